@@ -1,0 +1,177 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+/** Source connectors this build ships. A config naming any other fails at synth or start. */
+export const SOURCE_CONNECTORS = ['stripe'] as const;
+/** Destination connectors this build ships. */
+export const DESTINATION_CONNECTORS = ['http'] as const;
+/** Canonical entities a flow can carry. */
+export const ENTITIES = ['customer'] as const;
+
+const resourceName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,30}$/, 'must be lower-case letters, digits and dashes, starting with a letter');
+
+const secretName = z
+  .string()
+  .regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'must be a Secrets Manager name (letters, digits, /_+=.@-)');
+
+const sourceSchema = z.strictObject({
+  connector: z.enum(SOURCE_CONNECTORS),
+  /** Secrets Manager name of the signing secret(s): a string, a JSON list [current, previous], or {current, previous}. */
+  secret: secretName,
+  /** Seconds a signed timestamp may differ from now. */
+  toleranceSeconds: z.number().int().min(1).max(3600).default(300),
+});
+
+const retrySchema = z.strictObject({
+  /** Receives before a message moves to the DLQ (SQS maxReceiveCount). */
+  maxReceiveCount: z.number().int().min(1).max(1000).default(8),
+  baseDelaySeconds: z.number().min(0).max(900).default(2),
+  maxDelaySeconds: z.number().min(0).max(43_200).default(300),
+});
+
+const destinationSchema = z.strictObject({
+  connector: z.enum(DESTINATION_CONNECTORS),
+  url: z.url({ protocol: /^https?$/ }),
+  /** Secrets Manager name of the bearer token, if the destination needs one. */
+  secret: secretName.optional(),
+  /** Most deliver invocations running at once (SQS event source maximumConcurrency). */
+  maxConcurrency: z.number().int().min(2).max(1000).default(5),
+  /** Milliseconds to wait for the destination before the call counts as a transient failure. */
+  timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
+  retry: retrySchema.prefault({}),
+});
+
+const flowSchema = z.strictObject({
+  name: resourceName,
+  entity: z.enum(ENTITIES),
+  from: z.array(resourceName).min(1),
+  to: z.array(resourceName).min(1),
+});
+
+const configSchema = z.strictObject({
+  name: resourceName,
+  sources: z
+    .record(resourceName, sourceSchema)
+    .refine((s) => Object.keys(s).length > 0, 'needs at least one source'),
+  destinations: z.record(resourceName, destinationSchema),
+  flows: z.array(flowSchema),
+  ownership: z.partialRecord(z.enum(ENTITIES), z.record(z.string(), resourceName)).default({}),
+  alarms: z
+    .strictObject({
+      email: z.email().optional(),
+      latencyP99Seconds: z.number().positive().default(60),
+      oldestMessageAgeSeconds: z.number().int().positive().default(900),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      /** Largest webhook body accepted, in bytes (413 above it). SQS caps a message at 1 MiB. */
+      maxBodyBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(768 * 1024)
+        .default(256 * 1024),
+    })
+    .prefault({}),
+  logs: z
+    .strictObject({
+      level: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+      retentionDays: z.number().int().positive().default(30),
+    })
+    .prefault({}),
+  secretsCacheSeconds: z.number().int().min(0).max(3600).default(300),
+});
+
+/** What a user writes in switchyard.config.ts. */
+export type SwitchyardConfigInput = z.input<typeof configSchema>;
+/** The validated config with every default filled in. */
+export type SwitchyardConfig = z.output<typeof configSchema>;
+export type SourceConfig = SwitchyardConfig['sources'][string];
+export type DestinationConfig = SwitchyardConfig['destinations'][string];
+export type FlowConfig = SwitchyardConfig['flows'][number];
+export type Entity = (typeof ENTITIES)[number];
+
+/** Identity helper: gives editors the config's types. Validation happens in {@link loadConfig}. */
+export function defineConfig(config: SwitchyardConfigInput): SwitchyardConfigInput {
+  return config;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value: unknown = root;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return 'missing';
+  const text = JSON.stringify(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((key) => (typeof key === 'number' ? `[${key}]` : `.${String(key)}`))
+    .join('')
+    .replace(/^\./, '');
+}
+
+/**
+ * Validates a config and fills its defaults. Throws {@link ConfigError} naming every bad field and
+ * its value, so a mistake fails `cdk synth` or `switchyard dev` instead of a deployed hub.
+ */
+export function loadConfig(input: unknown): SwitchyardConfig {
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const where = fieldPath(issue.path) || '(root)';
+        const value =
+          issue.code === 'unrecognized_keys' ? show(issue.keys) : show(valueAt(input, issue.path));
+        return `${where}: ${issue.message} (got ${value})`;
+      }),
+    );
+  }
+  const config = parsed.data;
+  const problems: string[] = [];
+  const flowNames = new Set<string>();
+  config.flows.forEach((flow, i) => {
+    if (flowNames.has(flow.name)) problems.push(`flows[${i}].name: duplicate flow name (got "${flow.name}")`);
+    flowNames.add(flow.name);
+    flow.from.forEach((source, j) => {
+      if (!(source in config.sources)) {
+        problems.push(
+          `flows[${i}].from[${j}]: no source named "${source}" (sources: ${Object.keys(config.sources).join(', ')})`,
+        );
+      }
+    });
+    flow.to.forEach((destination, j) => {
+      if (!(destination in config.destinations)) {
+        problems.push(
+          `flows[${i}].to[${j}]: no destination named "${destination}" (destinations: ${Object.keys(config.destinations).join(', ') || 'none'})`,
+        );
+      }
+    });
+  });
+  for (const [entity, fields] of Object.entries(config.ownership)) {
+    for (const [field, owner] of Object.entries(fields ?? {})) {
+      if (!(owner in config.sources)) {
+        problems.push(`ownership.${entity}.${field}: owner "${owner}" is not a source`);
+      }
+    }
+  }
+  for (const [name, destination] of Object.entries(config.destinations)) {
+    if (destination.retry.maxDelaySeconds < destination.retry.baseDelaySeconds) {
+      problems.push(
+        `destinations.${name}.retry.maxDelaySeconds: must be at least baseDelaySeconds (got ${destination.retry.maxDelaySeconds} < ${destination.retry.baseDelaySeconds})`,
+      );
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

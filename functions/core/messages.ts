@@ -1,0 +1,45 @@
+import type { Entity } from './config.js';
+
+/**
+ * What ingest puts on the inbound queue: the verified request, unparsed, so the route step (or a
+ * replay after a mapping fix) works from exactly the bytes the provider signed.
+ */
+export interface Envelope {
+  readonly v: 1;
+  readonly source: string;
+  readonly eventId: string;
+  /** Epoch milliseconds when ingest accepted the request. */
+  readonly receivedAt: number;
+  /** The headers the connector needs later (never signature or auth headers). */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+/** One canonical record produced by a source connector from one event. */
+export interface SourceRecord {
+  readonly entity: Entity;
+  /** The record's id in the source system. */
+  readonly sourceId: string;
+  /** Orders updates to one record from one source; larger is newer. */
+  readonly version: number;
+  readonly deleted: boolean;
+  /** Canonical fields (not yet validated). */
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+/** What route puts on a destination's FIFO queue; deliver turns it into one destination call. */
+export interface DeliveryMessage {
+  readonly v: 1;
+  readonly flow: string;
+  readonly destination: string;
+  readonly entity: Entity;
+  /** Canonical id. */
+  readonly id: string;
+  readonly source: string;
+  readonly sourceId: string;
+  readonly version: number;
+  readonly deleted: boolean;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly eventId: string;
+  readonly receivedAt: number;
+}

@@ -1,0 +1,101 @@
+import type { Entity } from './config.js';
+import type { QuarantineReason } from './errors.js';
+import type { DeliveryMessage, Envelope } from './messages.js';
+
+/**
+ * The pipeline's ports. Core logic depends only on these; functions/aws implements them with SDK v3
+ * clients (pointed at dynalite and fauxqs by the local runtime), tests may implement them in memory.
+ */
+
+export interface InboundQueue {
+  /** Resolves only when the queue has durably taken the envelope; throws QueueUnavailableError otherwise. */
+  send(envelope: Envelope): Promise<void>;
+}
+
+export interface DeliveryQueues {
+  /** Sends to the destination's FIFO queue: group = canonical id, dedup id = hash(destination, id, version). */
+  send(messages: readonly DeliveryMessage[]): Promise<void>;
+}
+
+/** Changes when a received message becomes visible again: how backoff is done on SQS. */
+export interface MessageVisibility {
+  delay(receiptHandle: string, seconds: number): Promise<void>;
+}
+
+/** The merged record per canonical entity, written behind a version guard. */
+export interface CanonicalItem {
+  readonly entity: Entity;
+  readonly id: string;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly deleted: boolean;
+  /** Newest version applied, per source system. */
+  readonly versions: Readonly<Record<string, number>>;
+  readonly refs: Readonly<Record<string, string>>;
+  /** Optimistic-lock revision: every write must name the revision it read. */
+  readonly revision: number;
+  readonly updatedAt: number;
+}
+
+/** What a destination holds for one canonical entity, as far as the hub knows. */
+export interface DeliveryMapping {
+  readonly destination: string;
+  readonly entity: Entity;
+  readonly id: string;
+  readonly destinationId?: string;
+  /** Newest version applied, per source system. */
+  readonly versions: Readonly<Record<string, number>>;
+  readonly contentHash: string;
+  readonly updatedAt: number;
+}
+
+export interface QuarantineItem {
+  readonly stage: 'route' | 'deliver';
+  readonly source: string;
+  readonly eventId: string;
+  readonly flow?: string;
+  readonly destination?: string;
+  readonly entity?: Entity;
+  readonly reasons: readonly QuarantineReason[];
+  /** What a replay needs: the envelope (route) or the delivery message (deliver). */
+  readonly payload: Envelope | DeliveryMessage;
+  readonly quarantinedAt: number;
+}
+
+export interface StateStore {
+  /** The canonical id claimed for (system, entity, external id), if any. */
+  getXref(system: string, entity: Entity, externalId: string): Promise<string | undefined>;
+  /** Claims the xref on first sight; returns the id that won (ours, or one written concurrently). */
+  claimXref(system: string, entity: Entity, externalId: string, canonicalId: string): Promise<string>;
+  getCanonical(entity: Entity, id: string): Promise<CanonicalItem | undefined>;
+  /** Writes if the stored revision is still `expectedRevision` (undefined: item must not exist). */
+  putCanonical(item: CanonicalItem, expectedRevision: number | undefined): Promise<'written' | 'conflict'>;
+  getMapping(destination: string, entity: Entity, id: string): Promise<DeliveryMapping | undefined>;
+  /**
+   * Writes unless the stored mapping already holds a newer version from `source`: so a slow
+   * retry can never roll back what a later delivery recorded.
+   */
+  putMapping(mapping: DeliveryMapping, source: string): Promise<'written' | 'stale'>;
+  putQuarantine(item: QuarantineItem): Promise<void>;
+}
+
+/** A secret as stored: a string, or a JSON value (a list of rotating secrets, an object). */
+export type SecretValue = string | readonly string[] | Readonly<Record<string, unknown>>;
+
+export interface SecretStore {
+  /** Cached: implementations must not call their backend on every request. */
+  get(name: string): Promise<SecretValue>;
+}
+
+export type Dimensions = Readonly<Record<string, string>>;
+
+/** Counters and timings. EMF in Lambda, in-memory counters behind /_switchyard/stats locally. */
+export interface Telemetry {
+  count(metric: string, dimensions: Dimensions, value?: number): void;
+  timing(metric: string, dimensions: Dimensions, milliseconds: number): void;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };

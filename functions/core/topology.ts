@@ -1,0 +1,224 @@
+import type { SwitchyardConfig } from './config.js';
+
+/**
+ * The hub's resources, derived from the config by one pure function. The CDK stack and the local
+ * runtime both build from this, so what runs on a laptop is what deploys.
+ */
+export interface Topology {
+  readonly name: string;
+  readonly table: TableSpec;
+  readonly queues: readonly QueueSpec[];
+  readonly functions: readonly FunctionSpec[];
+  readonly routes: readonly RouteSpec[];
+  readonly schedules: readonly ScheduleSpec[];
+  readonly secrets: readonly SecretSpec[];
+}
+
+export interface TableSpec {
+  readonly name: string;
+  readonly partitionKey: 'pk';
+  readonly sortKey: 'sk';
+  /** Epoch-seconds attribute DynamoDB TTL deletes on (quarantine and audit items). */
+  readonly ttlAttribute: 'expiresAt';
+}
+
+export interface QueueSpec {
+  /** Stable key used by functions and env refs: `inbound` or `deliver-<destination>`. */
+  readonly key: string;
+  readonly name: string;
+  readonly fifo: boolean;
+  readonly visibilityTimeoutSeconds: number;
+  readonly retentionSeconds: number;
+  readonly maxReceiveCount: number;
+  readonly deadLetter: { readonly name: string; readonly retentionSeconds: number };
+  /** Key of the function consuming this queue. */
+  readonly consumer: string;
+  readonly destination?: string;
+}
+
+/** A value a function reads from its environment, resolved by whoever builds the function. */
+export type EnvRef =
+  | { readonly kind: 'literal'; readonly value: string }
+  | { readonly kind: 'tableName' }
+  | { readonly kind: 'queueUrl'; readonly queue: string }
+  | { readonly kind: 'queueUrlMap'; readonly queues: Readonly<Record<string, string>> };
+
+export type FunctionKind = 'ingest' | 'route' | 'deliver';
+
+export interface FunctionSpec {
+  readonly key: string;
+  readonly kind: FunctionKind;
+  /** Handler module relative to the project root; exports `handler`. */
+  readonly entry: string;
+  readonly timeoutSeconds: number;
+  readonly memoryMb: number;
+  readonly env: Readonly<Record<string, EnvRef>>;
+  /** Secret names this function may read. */
+  readonly secrets: readonly string[];
+  readonly consumes?: {
+    readonly queue: string;
+    readonly batchSize: number;
+    readonly maxBatchingWindowSeconds: number;
+    readonly maxConcurrency?: number;
+  };
+  readonly sendsTo: readonly string[];
+  readonly table: 'none' | 'read-write';
+}
+
+export interface RouteSpec {
+  readonly source: string;
+  readonly method: 'POST';
+  readonly path: string;
+  readonly function: string;
+}
+
+export interface ScheduleSpec {
+  readonly source: string;
+  readonly expression: string;
+  readonly function: string;
+}
+
+export interface SecretSpec {
+  readonly name: string;
+  readonly usedBy: readonly string[];
+}
+
+export const INGEST_TIMEOUT_SECONDS = 10;
+export const ROUTE_TIMEOUT_SECONDS = 30;
+export const DELIVER_TIMEOUT_SECONDS = 60;
+/** AWS asks for a visibility timeout of at least 6x the consuming function's timeout. */
+const VISIBILITY_FACTOR = 6;
+const FOURTEEN_DAYS = 14 * 24 * 3600;
+const FOUR_DAYS = 4 * 24 * 3600;
+/** The inbound queue retries route failures this often before the DLQ. */
+export const INBOUND_MAX_RECEIVE_COUNT = 5;
+
+export function deliveryQueueKey(destination: string): string {
+  return `deliver-${destination}`;
+}
+
+export function deriveTopology(config: SwitchyardConfig): Topology {
+  const name = config.name;
+  const common: Record<string, EnvRef> = {
+    POWERTOOLS_SERVICE_NAME: { kind: 'literal', value: name },
+    POWERTOOLS_METRICS_NAMESPACE: { kind: 'literal', value: 'Switchyard' },
+    POWERTOOLS_LOG_LEVEL: { kind: 'literal', value: config.logs.level },
+  };
+
+  const destinationsInFlows = [...new Set(config.flows.flatMap((flow) => flow.to))];
+  const sourceSecrets = Object.values(config.sources).map((source) => source.secret);
+
+  const queues: QueueSpec[] = [
+    {
+      key: 'inbound',
+      name: `${name}-inbound`,
+      fifo: false,
+      visibilityTimeoutSeconds: ROUTE_TIMEOUT_SECONDS * VISIBILITY_FACTOR,
+      retentionSeconds: FOUR_DAYS,
+      maxReceiveCount: INBOUND_MAX_RECEIVE_COUNT,
+      deadLetter: { name: `${name}-inbound-dlq`, retentionSeconds: FOURTEEN_DAYS },
+      consumer: 'route',
+    },
+    ...destinationsInFlows.map((destination): QueueSpec => {
+      const settings = config.destinations[destination];
+      return {
+        key: deliveryQueueKey(destination),
+        name: `${name}-deliver-${destination}.fifo`,
+        fifo: true,
+        visibilityTimeoutSeconds: DELIVER_TIMEOUT_SECONDS * VISIBILITY_FACTOR,
+        retentionSeconds: FOURTEEN_DAYS,
+        maxReceiveCount: settings?.retry.maxReceiveCount ?? 8,
+        deadLetter: { name: `${name}-deliver-${destination}-dlq.fifo`, retentionSeconds: FOURTEEN_DAYS },
+        consumer: deliveryQueueKey(destination),
+        destination,
+      };
+    }),
+  ];
+
+  const functions: FunctionSpec[] = [
+    {
+      key: 'ingest',
+      kind: 'ingest',
+      entry: 'functions/ingest.ts',
+      timeoutSeconds: INGEST_TIMEOUT_SECONDS,
+      memoryMb: 512,
+      env: { ...common, INBOUND_QUEUE_URL: { kind: 'queueUrl', queue: 'inbound' } },
+      secrets: [...new Set(sourceSecrets)],
+      sendsTo: ['inbound'],
+      table: 'none',
+    },
+    {
+      key: 'route',
+      kind: 'route',
+      entry: 'functions/route.ts',
+      timeoutSeconds: ROUTE_TIMEOUT_SECONDS,
+      memoryMb: 512,
+      env: {
+        ...common,
+        STATE_TABLE_NAME: { kind: 'tableName' },
+        SOURCE_QUEUE_URL: { kind: 'queueUrl', queue: 'inbound' },
+        MAX_RECEIVE_COUNT: { kind: 'literal', value: String(INBOUND_MAX_RECEIVE_COUNT) },
+        DESTINATION_QUEUE_URLS: {
+          kind: 'queueUrlMap',
+          queues: Object.fromEntries(destinationsInFlows.map((d) => [d, deliveryQueueKey(d)])),
+        },
+      },
+      secrets: [],
+      consumes: { queue: 'inbound', batchSize: 10, maxBatchingWindowSeconds: 1 },
+      sendsTo: destinationsInFlows.map(deliveryQueueKey),
+      table: 'read-write',
+    },
+    ...destinationsInFlows.map((destination): FunctionSpec => {
+      const settings = config.destinations[destination];
+      const key = deliveryQueueKey(destination);
+      return {
+        key,
+        kind: 'deliver',
+        entry: 'functions/deliver.ts',
+        timeoutSeconds: DELIVER_TIMEOUT_SECONDS,
+        memoryMb: 512,
+        env: {
+          ...common,
+          STATE_TABLE_NAME: { kind: 'tableName' },
+          SOURCE_QUEUE_URL: { kind: 'queueUrl', queue: key },
+          MAX_RECEIVE_COUNT: { kind: 'literal', value: String(settings?.retry.maxReceiveCount ?? 8) },
+          DESTINATION_NAME: { kind: 'literal', value: destination },
+        },
+        secrets: settings?.secret ? [settings.secret] : [],
+        consumes: {
+          queue: key,
+          batchSize: 10,
+          maxBatchingWindowSeconds: 0,
+          maxConcurrency: settings?.maxConcurrency ?? 5,
+        },
+        sendsTo: [],
+        table: 'read-write',
+      };
+    }),
+  ];
+
+  const routes: RouteSpec[] = Object.keys(config.sources).map((source) => ({
+    source,
+    method: 'POST',
+    path: `/webhooks/${source}`,
+    function: 'ingest',
+  }));
+
+  // Polled sources (and their schedules) arrive with the rest-poll connector; webhook sources have none.
+  const schedules: ScheduleSpec[] = [];
+
+  const secretUse = new Map<string, string[]>();
+  for (const fn of functions) {
+    for (const secret of fn.secrets) secretUse.set(secret, [...(secretUse.get(secret) ?? []), fn.key]);
+  }
+
+  return {
+    name,
+    table: { name: `${name}-state`, partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'expiresAt' },
+    queues,
+    functions,
+    routes,
+    schedules,
+    secrets: [...secretUse].map(([secretName, usedBy]) => ({ name: secretName, usedBy })),
+  };
+}

@@ -1,0 +1,32 @@
+import { defineConfig } from 'vitest/config';
+
+// One project per test tier, so `vitest run --project unit` runs a tier on its own.
+export default defineConfig({
+  test: {
+    env: { AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1' },
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { extends: true, test: { name: 'conformance', include: ['test/conformance/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'infra',
+          include: ['test/infra/**/*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          // Each file starts its own emulators; two cores, so keep them from starving each other.
+          maxConcurrency: 1,
+        },
+      },
+    ],
+  },
+});
