@@ -82,6 +82,13 @@ const configSchema = z.strictObject({
       retentionDays: z.number().int().positive().default(30),
     })
     .prefault({}),
+  quarantine: z
+    .strictObject({
+      /** Days a quarantined record is kept for inspection and replay before DynamoDB TTL removes it. */
+      retentionDays: z.number().int().min(1).max(365).default(14),
+    })
+    .prefault({}),
+  /** Seconds a secret value is cached in memory; a rotated value is picked up within this time. */
   secretsCacheSeconds: z.number().int().min(0).max(3600).default(300),
 });
 

@@ -23,8 +23,11 @@ export class ConfigError extends SwitchyardError {
 
 /** A required environment variable is missing at load. */
 export class MissingEnvironmentError extends SwitchyardError {
-  constructor(readonly variable: string) {
-    super(`Environment variable ${variable} is not set`);
+  constructor(
+    readonly variable: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`Environment variable ${variable} is not set`, options);
   }
 }
 

@@ -56,8 +56,8 @@ export interface QuarantineItem {
   readonly destination?: string;
   readonly entity?: Entity;
   readonly reasons: readonly QuarantineReason[];
-  /** What a replay needs: the envelope (route) or the delivery message (deliver). */
-  readonly payload: Envelope | DeliveryMessage;
+  /** What a replay needs: the envelope (route), the delivery message (deliver), or the unreadable body. */
+  readonly payload: Envelope | DeliveryMessage | { readonly unreadable: string };
   readonly quarantinedAt: number;
 }
 
@@ -92,6 +92,8 @@ export type Dimensions = Readonly<Record<string, string>>;
 export interface Telemetry {
   count(metric: string, dimensions: Dimensions, value?: number): void;
   timing(metric: string, dimensions: Dimensions, milliseconds: number): void;
+  /** Publishes what was buffered; called once at the end of each invocation. */
+  flush(): void;
 }
 
 export interface Clock {
@@ -99,3 +101,11 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
+
+/** The slice of a structured logger core code uses (Powertools Logger satisfies it). */
+export interface Log {
+  debug(message: string, ...extra: Record<string, unknown>[]): void;
+  info(message: string, ...extra: Record<string, unknown>[]): void;
+  warn(message: string, ...extra: Record<string, unknown>[]): void;
+  error(message: string, ...extra: Record<string, unknown>[]): void;
+}

@@ -1,0 +1,139 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { Entity } from '../core/config.js';
+import type { CanonicalItem, DeliveryMapping, QuarantineItem, StateStore } from '../core/ports.js';
+
+/**
+ * The state table: one DynamoDB table, single-item conditional writes only (no transactions:
+ * dynalite lacks them, and a transactional write costs double).
+ *
+ *   XREF#<system>#<entity>#<external id> / XREF          -> canonical id
+ *   <entity>#<canonical id>              / CANONICAL     -> merged record, versions, revision
+ *   <entity>#<canonical id>              / MAP#<dest>    -> what the destination holds
+ *   QUARANTINE                           / <stage>#...   -> reasons and the payload to replay
+ */
+export class DynamoStateStore implements StateStore {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly quarantineRetentionSeconds: number,
+  ) {}
+
+  private async get(pk: string, sk: string): Promise<Record<string, unknown> | undefined> {
+    const result = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk, sk }, ConsistentRead: true }),
+    );
+    return result.Item;
+  }
+
+  private async conditionalPut(
+    item: Record<string, unknown>,
+    condition: string,
+    names?: Record<string, string>,
+    values?: Record<string, unknown>,
+  ): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: item,
+          ConditionExpression: condition,
+          ...(names ? { ExpressionAttributeNames: names } : {}),
+          ...(values ? { ExpressionAttributeValues: values } : {}),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (
+        error instanceof ConditionalCheckFailedException ||
+        (error as Error).name === 'ConditionalCheckFailedException'
+      ) {
+        return false;
+      }
+      throw error;
+    }
+  }
+
+  async getXref(system: string, entity: Entity, externalId: string): Promise<string | undefined> {
+    const item = await this.get(`XREF#${system}#${entity}#${externalId}`, 'XREF');
+    return typeof item?.canonicalId === 'string' ? item.canonicalId : undefined;
+  }
+
+  async claimXref(system: string, entity: Entity, externalId: string, canonicalId: string): Promise<string> {
+    const pk = `XREF#${system}#${entity}#${externalId}`;
+    if (await this.conditionalPut({ pk, sk: 'XREF', canonicalId }, 'attribute_not_exists(pk)'))
+      return canonicalId;
+    const winner = await this.getXref(system, entity, externalId);
+    if (!winner) throw new Error(`Xref ${pk} was claimed but cannot be read back`);
+    return winner;
+  }
+
+  async getCanonical(entity: Entity, id: string): Promise<CanonicalItem | undefined> {
+    const item = await this.get(`${entity}#${id}`, 'CANONICAL');
+    if (!item) return undefined;
+    return {
+      entity,
+      id,
+      data: item.data as Record<string, unknown>,
+      deleted: item.deleted === true,
+      versions: item.versions as Record<string, number>,
+      refs: item.refs as Record<string, string>,
+      revision: item.revision as number,
+      updatedAt: item.updatedAt as number,
+    };
+  }
+
+  async putCanonical(
+    item: CanonicalItem,
+    expectedRevision: number | undefined,
+  ): Promise<'written' | 'conflict'> {
+    const written = await this.conditionalPut(
+      { pk: `${item.entity}#${item.id}`, sk: 'CANONICAL', ...item },
+      expectedRevision === undefined ? 'attribute_not_exists(pk)' : 'revision = :expected',
+      undefined,
+      expectedRevision === undefined ? undefined : { ':expected': expectedRevision },
+    );
+    return written ? 'written' : 'conflict';
+  }
+
+  async getMapping(destination: string, entity: Entity, id: string): Promise<DeliveryMapping | undefined> {
+    const item = await this.get(`${entity}#${id}`, `MAP#${destination}`);
+    if (!item) return undefined;
+    return {
+      destination,
+      entity,
+      id,
+      ...(typeof item.destinationId === 'string' ? { destinationId: item.destinationId } : {}),
+      versions: item.versions as Record<string, number>,
+      contentHash: item.contentHash as string,
+      updatedAt: item.updatedAt as number,
+    };
+  }
+
+  async putMapping(mapping: DeliveryMapping, source: string): Promise<'written' | 'stale'> {
+    const version = mapping.versions[source];
+    const written = await this.conditionalPut(
+      { pk: `${mapping.entity}#${mapping.id}`, sk: `MAP#${mapping.destination}`, ...mapping },
+      'attribute_not_exists(pk) OR attribute_not_exists(versions.#source) OR versions.#source <= :version',
+      { '#source': source },
+      { ':version': version },
+    );
+    return written ? 'written' : 'stale';
+  }
+
+  async putQuarantine(item: QuarantineItem): Promise<void> {
+    const target = item.destination ? `${item.flow}#${item.destination}` : 'route';
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        // Keyed by event and target, so quarantining the same event again (a retry) overwrites.
+        Item: {
+          pk: 'QUARANTINE',
+          sk: `${item.stage}#${item.source}#${item.eventId}#${target}`,
+          ...item,
+          expiresAt: Math.floor(item.quarantinedAt / 1000) + this.quarantineRetentionSeconds,
+        },
+      }),
+    );
+  }
+}

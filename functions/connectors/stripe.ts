@@ -1,0 +1,158 @@
+import { FatalError, RejectedRequestError } from '../core/errors.js';
+import type { Envelope, SourceRecord } from '../core/messages.js';
+import { hmac, macMatches } from './signing.js';
+import type { ParsedEvent, SourceConnector, VerifyOptions, WebhookRequest } from './types.js';
+
+const SIGNATURE_HEADER = 'stripe-signature';
+
+interface StripeSignatureHeader {
+  readonly timestamp: number;
+  readonly signatures: readonly string[];
+}
+
+/** `t=<seconds>,v1=<hex>[,v1=<hex>...][,v0=...]`: every v1 is tried, other schemes are ignored. */
+export function parseStripeSignatureHeader(header: string): StripeSignatureHeader | undefined {
+  let timestamp: number | undefined;
+  const signatures: string[] = [];
+  for (const part of header.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    const key = part.slice(0, eq).trim();
+    const value = part.slice(eq + 1).trim();
+    if (key === 't' && /^\d{1,12}$/.test(value)) timestamp = Number(value);
+    if (key === 'v1' && value.length > 0) signatures.push(value);
+  }
+  return timestamp === undefined || signatures.length === 0 ? undefined : { timestamp, signatures };
+}
+
+function verify(request: WebhookRequest, options: VerifyOptions): { secretIndex: number } {
+  const header = request.headers[SIGNATURE_HEADER] ?? '';
+  const parsed = parseStripeSignatureHeader(header);
+  if (!parsed) {
+    throw new RejectedRequestError(
+      401,
+      'bad_signature',
+      'Stripe-Signature has no t= timestamp or no v1= signature',
+    );
+  }
+  // The key is the whole `whsec_...` string as UTF-8 (Stripe does not decode it).
+  const secretIndex = options.secrets.findIndex((secret) => {
+    const expected = hmac('sha256', secret, [`${parsed.timestamp}.`, request.rawBody]);
+    return parsed.signatures.some((signature) => macMatches(expected, signature, 'hex'));
+  });
+  if (secretIndex < 0) {
+    throw new RejectedRequestError(
+      401,
+      'bad_signature',
+      'No v1 signature in Stripe-Signature matches a signing secret',
+    );
+  }
+  // Checked after the signature, since only a verified timestamp means anything. Unlike Stripe's SDK,
+  // a timestamp too far in the future is rejected too: a clock that far ahead is a replay risk.
+  const ageSeconds = options.now / 1000 - parsed.timestamp;
+  if (Math.abs(ageSeconds) > options.toleranceSeconds) {
+    throw new RejectedRequestError(
+      401,
+      'timestamp_out_of_window',
+      `Stripe-Signature timestamp is ${Math.round(Math.abs(ageSeconds))} s ${ageSeconds > 0 ? 'old' : 'in the future'}; the window is ${options.toleranceSeconds} s`,
+    );
+  }
+  return { secretIndex };
+}
+
+function parse(_request: WebhookRequest, body: unknown): ParsedEvent {
+  const id = (body as { id?: unknown } | null)?.id;
+  if (typeof id !== 'string' || id.length === 0 || id.length > 255) {
+    throw new RejectedRequestError(400, 'missing_event_id', 'A Stripe event needs a string "id" (evt_...)');
+  }
+  return { eventId: id, keepHeaders: {} };
+}
+
+interface StripeEvent {
+  id?: unknown;
+  type?: unknown;
+  created?: unknown;
+  data?: { object?: Record<string, unknown> | null } | null;
+}
+
+const CUSTOMER_EVENTS = new Set(['customer.created', 'customer.updated', 'customer.deleted']);
+
+function text(value: unknown): string | null | undefined {
+  if (value === null) return null;
+  return typeof value === 'string' ? value : undefined;
+}
+
+function stripeAddress(value: unknown): Record<string, unknown> | null | undefined {
+  if (value === null) return null;
+  if (typeof value !== 'object' || value === undefined) return undefined;
+  const a = value as Record<string, unknown>;
+  return {
+    line1: text(a.line1),
+    line2: text(a.line2),
+    city: text(a.city),
+    region: text(a.state),
+    postalCode: text(a.postal_code),
+    country: text(a.country),
+  };
+}
+
+function toRecords(envelope: Envelope): readonly SourceRecord[] {
+  let event: StripeEvent;
+  try {
+    event = JSON.parse(envelope.body) as StripeEvent;
+  } catch (error) {
+    throw new FatalError(
+      'Stripe event body is not JSON',
+      [{ rule: 'stripe.event.json', message: 'body is not JSON' }],
+      {
+        cause: error,
+      },
+    );
+  }
+  if (typeof event.type !== 'string' || !CUSTOMER_EVENTS.has(event.type)) return [];
+  const customer = event.data?.object;
+  const created = event.created;
+  if (
+    !customer ||
+    typeof customer.id !== 'string' ||
+    typeof created !== 'number' ||
+    !Number.isInteger(created)
+  ) {
+    throw new FatalError(`Stripe ${event.type} event lacks data.object.id or created`, [
+      {
+        rule: 'stripe.event.shape',
+        field: !customer || typeof customer.id !== 'string' ? 'data.object.id' : 'created',
+        message: 'a customer event needs data.object.id (string) and created (integer seconds)',
+      },
+    ]);
+  }
+  const refs = { stripe: customer.id };
+  if (event.type === 'customer.deleted') {
+    return [{ entity: 'customer', sourceId: customer.id, version: created, deleted: true, data: { refs } }];
+  }
+  return [
+    {
+      entity: 'customer',
+      sourceId: customer.id,
+      // Stripe objects carry no update counter; the event's creation second orders updates.
+      version: created,
+      deleted: false,
+      data: {
+        email: text(customer.email),
+        name: text(customer.name),
+        phone: text(customer.phone),
+        address: stripeAddress(customer.address),
+        refs,
+        updatedAt: new Date(created * 1000).toISOString(),
+      },
+    },
+  ];
+}
+
+export const stripeConnector: SourceConnector = {
+  name: 'stripe',
+  requiredHeaders: [SIGNATURE_HEADER],
+  verify,
+  parse,
+  toRecords,
+};

@@ -1,0 +1,90 @@
+import type { DestinationConnector } from '../connectors/types.js';
+import type { DestinationConfig } from './config.js';
+import { contentHash, idempotencyKey } from './hashing.js';
+import type { DeliveryMessage } from './messages.js';
+import type { Clock, Log, SecretStore, StateStore } from './ports.js';
+
+export interface DeliverDeps {
+  readonly destinationName: string;
+  readonly destination: DestinationConfig;
+  readonly connector: DestinationConnector;
+  readonly state: StateStore;
+  readonly secrets: SecretStore;
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly fetch: typeof fetch;
+}
+
+export type DeliverOutcome =
+  | { readonly kind: 'delivered'; readonly idempotencyKey: string }
+  | { readonly kind: 'skipped'; readonly reason: 'duplicate' | 'stale' | 'unchanged' | 'never_delivered' };
+
+async function bearerToken(deps: DeliverDeps): Promise<string | undefined> {
+  const name = deps.destination.secret;
+  if (!name) return undefined;
+  const value = await deps.secrets.get(name);
+  if (typeof value === 'string') return value;
+  const token = (value as Record<string, unknown>).token;
+  if (typeof token === 'string') return token;
+  throw new Error(`Secret ${name} must be a string or an object with a "token" string`);
+}
+
+/**
+ * Deliver: one destination call per message, exactly once in effect (G4) and never older than
+ * what the destination already holds (G5). Throws TransientError (retry) or FatalError (quarantine).
+ */
+export async function deliverMessage(message: DeliveryMessage, deps: DeliverDeps): Promise<DeliverOutcome> {
+  const { destinationName: destination } = deps;
+  const hash = contentHash({ deleted: message.deleted, data: message.data });
+  const mapping = await deps.state.getMapping(destination, message.entity, message.id);
+  const applied = mapping?.versions[message.source];
+  if (applied !== undefined && message.version < applied) return { kind: 'skipped', reason: 'stale' };
+  if (mapping && mapping.contentHash === hash) {
+    if (applied === message.version) return { kind: 'skipped', reason: 'duplicate' };
+    // Same content under a newer version: nothing to send, but remember the version so an older
+    // update arriving later is recognised as stale.
+    await deps.state.putMapping(
+      {
+        ...mapping,
+        versions: { ...mapping.versions, [message.source]: message.version },
+        updatedAt: deps.clock.now(),
+      },
+      message.source,
+    );
+    return { kind: 'skipped', reason: 'unchanged' };
+  }
+  if (!mapping && message.deleted) return { kind: 'skipped', reason: 'never_delivered' };
+
+  const key = idempotencyKey(destination, message.entity, message.id, message.version);
+  const token = await bearerToken(deps);
+  const result = await deps.connector.deliver({
+    message,
+    entity: message.entity,
+    idempotencyKey: key,
+    url: deps.destination.url,
+    ...(token === undefined ? {} : { token }),
+    timeoutMs: deps.destination.timeoutMs,
+    fetch: deps.fetch,
+  });
+  const destinationId = result.destinationId ?? mapping?.destinationId;
+  const written = await deps.state.putMapping(
+    {
+      destination,
+      entity: message.entity,
+      id: message.id,
+      ...(destinationId === undefined ? {} : { destinationId }),
+      versions: { ...mapping?.versions, [message.source]: message.version },
+      contentHash: hash,
+      updatedAt: deps.clock.now(),
+    },
+    message.source,
+  );
+  if (written === 'stale') {
+    // Only possible if two deliveries of one entity overlapped, which the FIFO group prevents.
+    deps.log.warn('A newer version was recorded while this one was delivered', {
+      id: message.id,
+      version: message.version,
+    });
+  }
+  return { kind: 'delivered', idempotencyKey: key };
+}

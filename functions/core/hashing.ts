@@ -1,0 +1,32 @@
+import { createHash } from 'node:crypto';
+
+/** JSON with object keys sorted at every level, so equal content always hashes the same. */
+export function stableStringify(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+export function contentHash(value: unknown): string {
+  return sha256Hex(stableStringify(value));
+}
+
+/**
+ * The Idempotency-Key a destination sees. Depends only on destination, entity, id and version, so
+ * every retry, redrive or replay of the same update carries the same key.
+ */
+export function idempotencyKey(destination: string, entity: string, id: string, version: number): string {
+  return `sy-${sha256Hex(`${destination}\n${entity}\n${id}\n${version}`).slice(0, 40)}`;
+}
+
+/** SQS FIFO MessageDeduplicationId: a cheap first filter; the real dedupe is the delivery mapping. */
+export function deduplicationId(destination: string, id: string, version: number, data: unknown): string {
+  return sha256Hex(`${destination}\n${id}\n${version}\n${stableStringify(data)}`);
+}

@@ -1,0 +1,200 @@
+import { sourceConnector } from '../connectors/registry.js';
+import { validateCustomer } from '../model/customer.js';
+import type { Entity, SwitchyardConfig } from './config.js';
+import { FatalError, type QuarantineReason } from './errors.js';
+import type { DeliveryMessage, Envelope, SourceRecord } from './messages.js';
+import type { CanonicalItem, Clock, DeliveryQueues, Log, StateStore, Telemetry } from './ports.js';
+
+export interface RouteDeps {
+  readonly config: SwitchyardConfig;
+  readonly state: StateStore;
+  readonly deliveryQueues: DeliveryQueues;
+  readonly telemetry: Telemetry;
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly newId: () => string;
+}
+
+/** A (flow, destination) pair: the unit G3 accounts for. */
+export interface Lane {
+  readonly flow: string;
+  readonly destination: string;
+}
+
+/** What route decided for one record, per lane; counted only once the whole envelope succeeded. */
+export type LaneOutcome =
+  | { readonly lane: Lane; readonly kind: 'enqueued' }
+  | { readonly lane: Lane; readonly kind: 'skipped'; readonly reason: string }
+  | { readonly lane: Lane; readonly kind: 'quarantined' };
+
+export interface RouteResult {
+  readonly lanes: readonly LaneOutcome[];
+  /** Set when the event concerns no lane at all: the source-level outcome. */
+  readonly unrouted?:
+    | { readonly kind: 'skipped'; readonly reason: string }
+    | { readonly kind: 'quarantined' };
+  readonly quarantine: readonly {
+    readonly reasons: readonly QuarantineReason[];
+    readonly lanes: readonly Lane[];
+  }[];
+}
+
+const MAX_MERGE_ATTEMPTS = 5;
+
+export function lanesFor(config: SwitchyardConfig, source: string, entity: Entity): Lane[] {
+  return config.flows
+    .filter((flow) => flow.entity === entity && flow.from.includes(source))
+    .flatMap((flow) => flow.to.map((destination) => ({ flow: flow.name, destination })));
+}
+
+function validate(
+  record: SourceRecord,
+): { ok: true; data: Record<string, unknown> } | { ok: false; reasons: readonly QuarantineReason[] } {
+  if (record.deleted) return { ok: true, data: { ...record.data } };
+  switch (record.entity) {
+    case 'customer':
+      return validateCustomer(record.data);
+  }
+}
+
+/** Drops the fields another system owns (G6): their changes from this source are never applied. */
+function ownedFields(
+  config: SwitchyardConfig,
+  entity: Entity,
+  source: string,
+  data: Record<string, unknown>,
+  telemetry: Telemetry,
+): Record<string, unknown> {
+  const owners = config.ownership[entity] ?? {};
+  const kept: Record<string, unknown> = {};
+  for (const [field, value] of Object.entries(data)) {
+    const owner = owners[field];
+    if (owner !== undefined && owner !== source) {
+      telemetry.count('fieldSkipped', { source, reason: 'not_owned' });
+      continue;
+    }
+    kept[field] = value;
+  }
+  return kept;
+}
+
+/**
+ * Merges the record into the canonical store behind the source's version guard. Returns the merged
+ * item, or 'stale' when the store already holds a newer version from this source (G5). An equal
+ * version is merged again on purpose: a retry after a crash between this write and the enqueue must
+ * still reach the destinations, whose mapping absorbs the duplicate.
+ */
+async function mergeCanonical(
+  record: SourceRecord,
+  source: string,
+  canonicalId: string,
+  data: Record<string, unknown>,
+  deps: RouteDeps,
+): Promise<CanonicalItem | 'stale'> {
+  for (let attempt = 1; attempt <= MAX_MERGE_ATTEMPTS; attempt++) {
+    const current = await deps.state.getCanonical(record.entity, canonicalId);
+    const applied = current?.versions[source];
+    if (applied !== undefined && record.version < applied) return 'stale';
+    const merged: CanonicalItem = {
+      entity: record.entity,
+      id: canonicalId,
+      data: record.deleted
+        ? { refs: { ...current?.refs, [source]: record.sourceId } }
+        : { ...current?.data, ...data, refs: { ...current?.refs, [source]: record.sourceId } },
+      deleted: record.deleted,
+      versions: { ...current?.versions, [source]: record.version },
+      refs: { ...current?.refs, [source]: record.sourceId },
+      revision: (current?.revision ?? 0) + 1,
+      updatedAt: deps.clock.now(),
+    };
+    if ((await deps.state.putCanonical(merged, current?.revision)) === 'written') return merged;
+    deps.log.debug('Canonical write lost a race; re-reading', {
+      entity: record.entity,
+      id: canonicalId,
+      attempt,
+    });
+  }
+  throw new Error(
+    `Canonical ${record.entity} ${canonicalId} kept changing under ${MAX_MERGE_ATTEMPTS} merge attempts`,
+  );
+}
+
+async function resolveCanonicalId(record: SourceRecord, source: string, deps: RouteDeps): Promise<string> {
+  const existing = await deps.state.getXref(source, record.entity, record.sourceId);
+  if (existing) return existing;
+  return deps.state.claimXref(source, record.entity, record.sourceId, deps.newId());
+}
+
+/**
+ * Route: event to canonical records, validated, linked, merged and fanned out to one FIFO message
+ * per flow destination. Throws FatalError (quarantine the envelope) or anything else (retry).
+ */
+export async function routeEnvelope(envelope: Envelope, deps: RouteDeps): Promise<RouteResult> {
+  const source = deps.config.sources[envelope.source];
+  if (!source) {
+    throw new FatalError(`Envelope names source "${envelope.source}", which the config no longer has`, [
+      { rule: 'route.source.unknown', field: 'source', message: 'source is not in the config' },
+    ]);
+  }
+  const records = sourceConnector(source.connector).toRecords(envelope);
+  if (records.length === 0)
+    return { lanes: [], unrouted: { kind: 'skipped', reason: 'unmapped_event' }, quarantine: [] };
+
+  const outcomes: LaneOutcome[] = [];
+  const quarantine: { reasons: readonly QuarantineReason[]; lanes: readonly Lane[] }[] = [];
+  const messages: DeliveryMessage[] = [];
+  let anyLane = false;
+  for (const record of records) {
+    const lanes = lanesFor(deps.config, envelope.source, record.entity);
+    if (lanes.length === 0) continue;
+    anyLane = true;
+    const checked = validate(record);
+    if (!checked.ok) {
+      await deps.state.putQuarantine({
+        stage: 'route',
+        source: envelope.source,
+        eventId: envelope.eventId,
+        entity: record.entity,
+        reasons: checked.reasons,
+        payload: envelope,
+        quarantinedAt: deps.clock.now(),
+      });
+      quarantine.push({ reasons: checked.reasons, lanes });
+      for (const lane of lanes) outcomes.push({ lane, kind: 'quarantined' });
+      continue;
+    }
+    const canonicalId = await resolveCanonicalId(record, envelope.source, deps);
+    const data = ownedFields(deps.config, record.entity, envelope.source, checked.data, deps.telemetry);
+    const merged = await mergeCanonical(record, envelope.source, canonicalId, data, deps);
+    if (merged === 'stale') {
+      deps.log.info('Skipped a stale update', {
+        entity: record.entity,
+        id: canonicalId,
+        version: record.version,
+      });
+      for (const lane of lanes) outcomes.push({ lane, kind: 'skipped', reason: 'stale' });
+      continue;
+    }
+    for (const lane of lanes) {
+      outcomes.push({ lane, kind: 'enqueued' });
+      messages.push({
+        v: 1,
+        flow: lane.flow,
+        destination: lane.destination,
+        entity: record.entity,
+        id: canonicalId,
+        source: envelope.source,
+        sourceId: record.sourceId,
+        version: record.version,
+        deleted: record.deleted,
+        data: merged.data,
+        eventId: envelope.eventId,
+        receivedAt: envelope.receivedAt,
+      });
+    }
+  }
+  if (messages.length > 0) await deps.deliveryQueues.send(messages);
+  return anyLane
+    ? { lanes: outcomes, quarantine }
+    : { lanes: [], unrouted: { kind: 'skipped', reason: 'no_flow' }, quarantine: [] };
+}

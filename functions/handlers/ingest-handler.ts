@@ -1,0 +1,64 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { acceptWebhook, type IngestDeps } from '../core/ingest.js';
+import { describe } from './sqs-failure.js';
+
+export interface IngestHandlerDeps extends IngestDeps {
+  readonly logger: Logger;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+
+function lowerCaseHeaders(headers: APIGatewayProxyEventV2['headers'] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {}))
+    if (value !== undefined) out[name.toLowerCase()] = value;
+  return out;
+}
+
+/** POST /webhooks/{source} behind the HTTP API (payload format 2.0). */
+export function createIngestHandler(deps: IngestHandlerDeps) {
+  const { logger } = deps;
+  const acceptWebhookRequest = async (
+    event: APIGatewayProxyEventV2,
+  ): Promise<APIGatewayProxyStructuredResultV2> => {
+    const source = event.pathParameters?.source ?? '';
+    const rawBody =
+      event.body === undefined
+        ? Buffer.alloc(0)
+        : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+    try {
+      const result = await acceptWebhook({ source, headers: lowerCaseHeaders(event.headers), rawBody }, deps);
+      if (result.envelope) {
+        logger.info('Webhook accepted', {
+          source,
+          correlationId: result.envelope.eventId,
+          bytes: rawBody.length,
+        });
+      } else {
+        // Never the body or the signature: only what was wrong.
+        logger.warn('Webhook rejected', {
+          source: source.slice(0, 64),
+          status: result.status,
+          error: result.body.error,
+        });
+      }
+      return { statusCode: result.status, headers: JSON_HEADERS, body: JSON.stringify(result.body) };
+    } catch (error) {
+      logger.error('Webhook failed', { source: source.slice(0, 64), error: describe(error) });
+      return {
+        statusCode: 500,
+        headers: JSON_HEADERS,
+        body: JSON.stringify({
+          error: 'internal_error',
+          message: 'The hub could not take the event; retry later',
+        }),
+      };
+    } finally {
+      deps.telemetry.flush();
+    }
+  };
+  return middy(acceptWebhookRequest).use(injectLambdaContext(logger, { resetKeys: true }));
+}

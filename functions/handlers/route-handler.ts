@@ -1,0 +1,111 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { BackoffPolicy } from '../core/backoff.js';
+import { FatalError } from '../core/errors.js';
+import type { Envelope } from '../core/messages.js';
+import type { MessageVisibility } from '../core/ports.js';
+import { type RouteDeps, type RouteResult, routeEnvelope } from '../core/route.js';
+import { describe, retryLater } from './sqs-failure.js';
+
+export interface RouteHandlerDeps extends Omit<RouteDeps, 'log'> {
+  readonly logger: Logger;
+  readonly visibility: MessageVisibility;
+  readonly maxReceiveCount: number;
+  readonly backoff: BackoffPolicy;
+}
+
+export function parseEnvelope(body: string): Envelope {
+  let value: Partial<Envelope>;
+  try {
+    value = JSON.parse(body) as Partial<Envelope>;
+  } catch (error) {
+    throw new FatalError(
+      'Inbound message is not JSON',
+      [{ rule: 'envelope.json', message: 'body is not JSON' }],
+      { cause: error },
+    );
+  }
+  if (
+    value?.v !== 1 ||
+    typeof value.source !== 'string' ||
+    typeof value.eventId !== 'string' ||
+    typeof value.body !== 'string'
+  ) {
+    throw new FatalError('Inbound message is not a v1 envelope', [
+      { rule: 'envelope.shape', message: 'needs v=1, source, eventId and body' },
+    ]);
+  }
+  return value as Envelope;
+}
+
+function countRouted(result: RouteResult, source: string, deps: RouteHandlerDeps): void {
+  const { telemetry } = deps;
+  telemetry.count('routed', { source });
+  if (result.unrouted?.kind === 'skipped')
+    telemetry.count('skipped', { source, reason: result.unrouted.reason });
+  if (result.unrouted?.kind === 'quarantined') telemetry.count('quarantined', { source });
+  for (const outcome of result.lanes) {
+    const lane = { flow: outcome.lane.flow, destination: outcome.lane.destination };
+    telemetry.count('routed', lane);
+    if (outcome.kind === 'skipped') telemetry.count('skipped', { ...lane, reason: outcome.reason });
+    if (outcome.kind === 'quarantined') telemetry.count('quarantined', lane);
+  }
+}
+
+/** Route, on the inbound queue: partial batch failures, one envelope per record. */
+export function createRouteHandler(deps: RouteHandlerDeps) {
+  const { logger } = deps;
+  const core: RouteDeps = { ...deps, log: logger };
+  const processor = new BatchProcessor(EventType.SQS);
+
+  const routeRecord = async (record: SQSRecord): Promise<void> => {
+    let envelope: Envelope | undefined;
+    try {
+      envelope = parseEnvelope(record.body);
+      logger.appendKeys({ correlationId: envelope.eventId, source: envelope.source });
+      const result = await routeEnvelope(envelope, core);
+      countRouted(result, envelope.source, deps);
+      logger.info('Event routed', {
+        lanes: result.lanes.map((o) => `${o.lane.flow}/${o.lane.destination}:${o.kind}`),
+        ...(result.unrouted ? { unrouted: result.unrouted } : {}),
+      });
+    } catch (error) {
+      const source = envelope?.source ?? '(unreadable)';
+      if (error instanceof FatalError) {
+        await deps.state.putQuarantine({
+          stage: 'route',
+          source,
+          eventId: envelope?.eventId ?? record.messageId,
+          reasons: error.reasons,
+          payload: envelope ?? { unreadable: record.body.slice(0, 4096) },
+          quarantinedAt: deps.clock.now(),
+        });
+        deps.telemetry.count('routed', { source });
+        deps.telemetry.count('quarantined', { source });
+        logger.warn('Event quarantined', {
+          reasons: error.reasons.map((r) => r.rule),
+          error: describe(error),
+        });
+        return;
+      }
+      await retryLater(record, error, { ...deps, log: logger }, { source });
+    } finally {
+      logger.removeKeys(['correlationId', 'source']);
+    }
+  };
+
+  const routeBatch = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+    try {
+      return await processPartialResponse(event, routeRecord, processor, {
+        context,
+        throwOnFullBatchFailure: false,
+      });
+    } finally {
+      deps.telemetry.flush();
+    }
+  };
+  return middy(routeBatch).use(injectLambdaContext(logger, { resetKeys: true }));
+}
