@@ -1,36 +1,27 @@
-import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import userConfig from '../switchyard.config.js';
-import { DynamoStateStore } from './aws/dynamo-state-store.js';
 import { EmfTelemetry } from './aws/emf-telemetry.js';
 import { SecretsManagerStore } from './aws/secrets.js';
-import { loadConfig, type SwitchyardConfig } from './core/config.js';
-import { requireEnv } from './env.js';
+import { loadConfig } from './core/config.js';
+import type { SharedDeps } from './wiring.js';
 
 /**
- * What every Lambda entry shares, built once per container at load: the validated config bundled
- * with the function, SDK clients (endpoints come from AWS_ENDPOINT_URL_* when set, which is how the
- * local runtime points them at the emulators), the logger and the metrics sink.
+ * Built once per Lambda container, at load: the config bundled with the function (validated again,
+ * so a bad bundle fails its cold start by name), SDK clients, the logger and the EMF metrics sink.
  */
-export const config: SwitchyardConfig = loadConfig(userConfig);
-export const logger = new Logger({ serviceName: config.name });
-export const telemetry = new EmfTelemetry({ namespace: 'Switchyard', serviceName: config.name });
-export const sqs = new SQSClient({});
-export const secrets = new SecretsManagerStore(new SecretsManagerClient({}), config.secretsCacheSeconds);
+const config = loadConfig(userConfig);
 
-let state: DynamoStateStore | undefined;
-/** The state table, for the functions that have one (ingest does not). */
-export function stateStore(): DynamoStateStore {
-  state ??= new DynamoStateStore(
-    DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }),
-    requireEnv('STATE_TABLE_NAME'),
-    config.quarantine.retentionDays * 86_400,
-  );
-  return state;
-}
-
-export const newId = (): string => randomUUID();
+export const shared: SharedDeps = {
+  config,
+  logger: new Logger({ serviceName: config.name }),
+  telemetry: new EmfTelemetry({ namespace: 'Switchyard', serviceName: config.name }),
+  secrets: new SecretsManagerStore(new SecretsManagerClient({}), config.secretsCacheSeconds),
+  sqs: new SQSClient({}),
+  dynamo: DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+    marshallOptions: { removeUndefinedValues: true },
+  }),
+};

@@ -44,6 +44,7 @@ export function parseEnvelope(body: string): Envelope {
 function countRouted(result: RouteResult, source: string, deps: RouteHandlerDeps): void {
   const { telemetry } = deps;
   telemetry.count('routed', { source });
+  if (result.lanes.length > 0) telemetry.count('fannedOut', { source });
   if (result.unrouted?.kind === 'skipped')
     telemetry.count('skipped', { source, reason: result.unrouted.reason });
   if (result.unrouted?.kind === 'quarantined') telemetry.count('quarantined', { source });
