@@ -54,7 +54,7 @@ export class SqsDeliveryQueues implements DeliveryQueues {
                 message.destination,
                 message.id,
                 message.version,
-                message.data,
+                message.routedFrom,
               ),
             })),
           }),

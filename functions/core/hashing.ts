@@ -26,7 +26,16 @@ export function idempotencyKey(destination: string, entity: string, id: string, 
   return `sy-${sha256Hex(`${destination}\n${entity}\n${id}\n${version}`).slice(0, 40)}`;
 }
 
-/** SQS FIFO MessageDeduplicationId: a cheap first filter; the real dedupe is the delivery mapping. */
-export function deduplicationId(destination: string, id: string, version: number, data: unknown): string {
-  return sha256Hex(`${destination}\n${id}\n${version}\n${stableStringify(data)}`);
+/**
+ * SQS FIFO MessageDeduplicationId: absorbs a route retry of the same inbound message within SQS's
+ * 5-minute window. Provider re-deliveries are not absorbed here on purpose: the delivery mapping
+ * skips them (G4) and counts them (G3), which a silent drop by SQS would not.
+ */
+export function deduplicationId(
+  destination: string,
+  id: string,
+  version: number,
+  routedFrom: string,
+): string {
+  return sha256Hex(`${destination}\n${id}\n${version}\n${routedFrom}`);
 }

@@ -42,4 +42,10 @@ export interface DeliveryMessage {
   readonly data: Readonly<Record<string, unknown>>;
   readonly eventId: string;
   readonly receivedAt: number;
+  /**
+   * The inbound queue message this was routed from. Part of the FIFO dedup id: a route retry of the
+   * same inbound message is absorbed by SQS, while a provider's re-delivery (a new inbound message)
+   * reaches deliver, is skipped there as a duplicate, and so is counted (G3).
+   */
+  readonly routedFrom: string;
 }

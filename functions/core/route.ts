@@ -129,7 +129,12 @@ async function resolveCanonicalId(record: SourceRecord, source: string, deps: Ro
  * Route: event to canonical records, validated, linked, merged and fanned out to one FIFO message
  * per flow destination. Throws FatalError (quarantine the envelope) or anything else (retry).
  */
-export async function routeEnvelope(envelope: Envelope, deps: RouteDeps): Promise<RouteResult> {
+export async function routeEnvelope(
+  envelope: Envelope,
+  deps: RouteDeps,
+  /** Id of the inbound queue message carrying the envelope (see DeliveryMessage.routedFrom). */
+  routedFrom: string,
+): Promise<RouteResult> {
   const source = deps.config.sources[envelope.source];
   if (!source) {
     throw new FatalError(`Envelope names source "${envelope.source}", which the config no longer has`, [
@@ -190,6 +195,7 @@ export async function routeEnvelope(envelope: Envelope, deps: RouteDeps): Promis
         data: merged.data,
         eventId: envelope.eventId,
         receivedAt: envelope.receivedAt,
+        routedFrom,
       });
     }
   }

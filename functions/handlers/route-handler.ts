@@ -67,7 +67,7 @@ export function createRouteHandler(deps: RouteHandlerDeps) {
     try {
       envelope = parseEnvelope(record.body);
       logger.appendKeys({ correlationId: envelope.eventId, source: envelope.source });
-      const result = await routeEnvelope(envelope, core);
+      const result = await routeEnvelope(envelope, core, record.messageId);
       countRouted(result, envelope.source, deps);
       logger.info('Event routed', {
         lanes: result.lanes.map((o) => `${o.lane.flow}/${o.lane.destination}:${o.kind}`),

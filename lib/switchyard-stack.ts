@@ -1,0 +1,200 @@
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
+import { EventSourceMapping, type IFunction } from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import type { SwitchyardConfig } from '../functions/core/config.js';
+import type { FunctionSpec, Topology } from '../functions/core/topology.js';
+import { Alarms } from './constructs/alarms.js';
+import { DeliveryLane } from './constructs/delivery-lane.js';
+import { HubFunction } from './constructs/hub-function.js';
+import { pascal } from './constructs/ids.js';
+import { IngestApi } from './constructs/ingest-api.js';
+import { toRetentionDays } from './constructs/log-retention.js';
+import { acknowledge } from './constructs/nag.js';
+import { StateTable } from './constructs/state-table.js';
+
+/** The settings the stack reads from the config. Everything with a name comes from the topology. */
+export type HubSettings = Pick<SwitchyardConfig, 'logs' | 'alarms'>;
+
+export interface SwitchyardStackProps extends StackProps {
+  /** What to build: the one description of the hub shared with the local runtime. */
+  readonly topology: Topology;
+
+  /** Log retention and alarm thresholds, from the validated config. */
+  readonly settings: HubSettings;
+
+  /** Absolute path of the project root: function entries are relative to it. */
+  readonly projectRoot: string;
+
+  /**
+   * Throttling of the webhook API's default stage.
+   *
+   * @default - see IngestApi (burst 100, 50 requests per second)
+   */
+  readonly apiThrottle?: ThrottleSettings;
+}
+
+/**
+ * The whole hub in one stack, built from the {@link Topology} only: the state table, one lane
+ * (queue + DLQ) per topology queue, one {@link HubFunction} per topology function with exactly the
+ * grants its spec asks for, SQS event sources, the webhook API, alarms, and an output per webhook URL.
+ */
+export class SwitchyardStack extends Stack {
+  readonly topology: Topology;
+  readonly table: StateTable;
+  /** Lanes by topology queue key. */
+  readonly lanes: ReadonlyMap<string, DeliveryLane>;
+  /** Functions by topology function key. */
+  readonly functions: ReadonlyMap<string, HubFunction>;
+  readonly ingestApi: IngestApi;
+  readonly alarms: Alarms;
+
+  constructor(scope: Construct, id: string, props: SwitchyardStackProps) {
+    super(scope, id, props);
+    const { topology, settings } = props;
+    this.topology = topology;
+
+    // Check the config values CloudFormation would reject before building anything.
+    const logRetention = toRetentionDays(settings.logs.retentionDays, 'logs.retentionDays');
+    if (topology.schedules.length > 0) {
+      throw new Error(
+        `The topology has schedules (sources: ${topology.schedules.map((s) => s.source).join(', ')}), which this stack cannot build yet (EventBridge Scheduler support is missing in lib/).`,
+      );
+    }
+
+    this.table = new StateTable(this, 'State', { spec: topology.table });
+
+    const lanes = new Map<string, DeliveryLane>();
+    for (const spec of topology.queues) {
+      lanes.set(spec.key, new DeliveryLane(this, `${pascal(spec.key)}Lane`, { spec }));
+    }
+    this.lanes = lanes;
+    const queues: ReadonlyMap<string, IQueue> = new Map([...lanes].map(([key, lane]) => [key, lane.queue]));
+
+    const secrets = new Map<string, ISecret>();
+    topology.secrets.forEach((spec, i) => {
+      secrets.set(spec.name, Secret.fromSecretNameV2(this, `Secret${i}`, spec.name));
+    });
+
+    const functions = new Map<string, HubFunction>();
+    for (const spec of topology.functions) {
+      const fn = new HubFunction(this, `${pascal(spec.key)}Function`, {
+        spec,
+        projectRoot: props.projectRoot,
+        resources: { table: this.table.table, queues },
+        logRetentionDays: logRetention,
+      });
+      functions.set(spec.key, fn);
+      this.grant(fn, spec, lanes, secrets);
+      if (spec.consumes) this.consume(fn, spec, lanes);
+    }
+    this.functions = functions;
+
+    const routed = new Set(topology.routes.map((route) => route.function));
+    for (const key of routed) {
+      const fn = functions.get(key);
+      if (!fn) continue; // IngestApi names the missing function.
+      acknowledge(
+        fn,
+        'Serverless-LambdaDLQ',
+        'API Gateway invokes this function synchronously and returns its answer to the webhook provider; a failure becomes a 5xx the provider retries (G1). Lambda never invokes it asynchronously, so an async dead-letter target would never receive anything.',
+      );
+    }
+
+    this.ingestApi = new IngestApi(this, 'Webhooks', {
+      routes: topology.routes,
+      handlers: new Map<string, IFunction>(functions),
+      apiName: `${topology.name}-webhooks`,
+      throttle: props.apiThrottle,
+      accessLogRetention: logRetention,
+    });
+
+    this.alarms = new Alarms(this, 'Alarms', {
+      lanes: [...lanes.values()],
+      oldestMessageAgeSeconds: settings.alarms.oldestMessageAgeSeconds,
+      email: settings.alarms.email,
+    });
+
+    new CfnOutput(this, 'ApiUrl', {
+      description: 'Base URL of the webhook API',
+      value: this.ingestApi.api.apiEndpoint,
+    });
+    for (const source of this.ingestApi.sources) {
+      new CfnOutput(this, `WebhookUrl${pascal(source)}`, {
+        description: `Webhook URL to configure in ${source}`,
+        value: this.ingestApi.urlFor(source),
+      });
+    }
+    new CfnOutput(this, 'AlarmTopicArn', {
+      description: 'SNS topic the alarms notify; subscribe to it',
+      value: this.alarms.topic.topicArn,
+    });
+  }
+
+  /** Grants exactly what the spec lists, through the resources' grant methods. */
+  private grant(
+    fn: HubFunction,
+    spec: FunctionSpec,
+    lanes: ReadonlyMap<string, DeliveryLane>,
+    secrets: ReadonlyMap<string, ISecret>,
+  ): void {
+    for (const key of spec.sendsTo) {
+      lane(lanes, key, `${spec.key}.sendsTo`).queue.grantSendMessages(fn);
+    }
+    if (spec.table === 'read-write') this.table.table.grantReadWriteData(fn);
+    for (const name of spec.secrets) {
+      const secret = secrets.get(name);
+      if (!secret) {
+        throw new Error(`Function ${spec.key} reads secret "${name}", which the topology does not list`);
+      }
+      // Grants on the secret's ARN with `-??????`: the six random characters Secrets Manager appends,
+      // so exactly this secret is readable, without a `*`.
+      secret.grantRead(fn);
+    }
+  }
+
+  /** Subscribes the function to its queue; the event source grants the consume actions on that queue only. */
+  private consume(fn: HubFunction, spec: FunctionSpec, lanes: ReadonlyMap<string, DeliveryLane>): void {
+    const consumes = spec.consumes;
+    if (!consumes) return;
+    const source = lane(lanes, consumes.queue, `${spec.key}.consumes.queue`);
+    if (source.spec.consumer !== spec.key) {
+      throw new Error(
+        `Function ${spec.key} consumes ${consumes.queue}, but the topology names ${source.spec.consumer} as its consumer`,
+      );
+    }
+    // FIFO queues do not accept a batching window.
+    const window = !source.spec.fifo && consumes.maxBatchingWindowSeconds > 0;
+    fn.addEventSource(
+      new SqsEventSource(source.queue, {
+        batchSize: consumes.batchSize,
+        maxBatchingWindow: window ? Duration.seconds(consumes.maxBatchingWindowSeconds) : undefined,
+        maxConcurrency: consumes.maxConcurrency,
+        reportBatchItemFailures: true,
+      }),
+    );
+    for (const mapping of fn.node.children.filter((child) => child instanceof EventSourceMapping)) {
+      acknowledge(
+        mapping,
+        'Serverless-LambdaEventSourceMappingDestination',
+        `SQS event sources do not support on-failure destinations. A message that fails ${source.spec.maxReceiveCount} times moves to ${source.spec.deadLetter.name} through the queue's redrive policy, and that DLQ's depth is alarmed.`,
+      );
+    }
+    acknowledge(
+      fn,
+      'Serverless-LambdaDLQ',
+      `Only its SQS event source invokes this function, synchronously. Failed messages go to ${source.spec.deadLetter.name} through the queue's redrive policy; an async dead-letter target would never receive anything.`,
+    );
+  }
+}
+
+function lane(lanes: ReadonlyMap<string, DeliveryLane>, key: string, field: string): DeliveryLane {
+  const found = lanes.get(key);
+  if (!found) {
+    throw new Error(`${field}: no queue "${key}" in the topology (queues: ${[...lanes.keys()].join(', ')})`);
+  }
+  return found;
+}

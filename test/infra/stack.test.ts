@@ -1,0 +1,631 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { type CfnElement, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Queue } from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SwitchyardConfigInput } from '../../functions/core/config.js';
+import { ConfigError } from '../../functions/core/errors.js';
+import { type BuiltApp, buildApp } from '../../lib/app.js';
+import type { DeliveryLane } from '../../lib/constructs/delivery-lane.js';
+import type { HubFunction } from '../../lib/constructs/hub-function.js';
+import repoConfig from '../../switchyard.config.js';
+
+/** A bigger hub: two webhook sources, two destinations (one without a secret), email alarms. */
+const twoDestinations: SwitchyardConfigInput = {
+  name: 'acme',
+  sources: {
+    stripe: { connector: 'stripe', secret: 'acme/stripe-webhook' },
+    'stripe-eu': { connector: 'stripe', secret: 'acme/stripe-eu-webhook' },
+  },
+  destinations: {
+    crm: {
+      connector: 'http',
+      url: 'https://crm.example.com/api/contacts',
+      secret: 'acme/crm-token',
+      maxConcurrency: 3,
+    },
+    erp: {
+      connector: 'http',
+      url: 'https://erp.example.com/api/customers',
+      maxConcurrency: 10,
+      retry: { maxReceiveCount: 4 },
+    },
+  },
+  flows: [
+    { name: 'customers-to-crm', entity: 'customer', from: ['stripe', 'stripe-eu'], to: ['crm'] },
+    { name: 'customers-to-erp', entity: 'customer', from: ['stripe'], to: ['erp'] },
+  ],
+  alarms: { email: 'ops@example.com', oldestMessageAgeSeconds: 600 },
+  logs: { retentionDays: 90 },
+};
+
+interface Synthesized extends BuiltApp {
+  readonly template: Template;
+  /** What `app.synth()` threw (cdk-nag findings fail the synth), if anything. */
+  readonly synthError: unknown;
+}
+
+type Json = Record<string, unknown>;
+interface Statement {
+  readonly Effect: 'Allow' | 'Deny';
+  readonly Action: string | string[];
+  readonly Resource?: unknown;
+  readonly Principal?: unknown;
+  readonly Condition?: unknown;
+}
+
+const outdirs: string[] = [];
+
+/** Builds the app exactly as bin/app.ts does (cdk-nag on) and synthesizes it once. */
+function synthesize(input: SwitchyardConfigInput): Synthesized {
+  const outdir = mkdtempSync(path.join(tmpdir(), 'switchyard-infra-'));
+  outdirs.push(outdir);
+  const built = buildApp(input, { outdir });
+  let synthError: unknown;
+  try {
+    built.app.synth();
+  } catch (error) {
+    synthError = error;
+  }
+  // The template is written before validation runs, so it is there even when cdk-nag fails the synth.
+  const file = path.join(outdir, built.stack.templateFile);
+  const template = Template.fromJSON(JSON.parse(readFileSync(file, 'utf8')) as Json);
+  return { ...built, template, synthError };
+}
+
+afterAll(() => {
+  for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function logicalId(construct: IConstruct): string {
+  const element = construct.node.defaultChild as CfnElement | undefined;
+  if (!element) throw new Error(`${construct.node.path} has no default child`);
+  return element.stack.getLogicalId(element);
+}
+
+const asArray = <T>(value: T | T[] | undefined): T[] =>
+  value === undefined ? [] : Array.isArray(value) ? value : [value];
+
+/** Every statement of every identity policy attached to the role. */
+function roleStatements(template: Template, roleId: string): Statement[] {
+  const statements: Statement[] = [];
+  for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
+    const props = policy.Properties as { Roles: unknown[]; PolicyDocument: { Statement: Statement[] } };
+    if (props.Roles.some((role) => JSON.stringify(role) === JSON.stringify({ Ref: roleId }))) {
+      statements.push(...props.PolicyDocument.Statement);
+    }
+  }
+  const role = template.findResources('AWS::IAM::Role')[roleId];
+  for (const inline of asArray((role?.Properties as Json | undefined)?.Policies as Json[] | undefined)) {
+    statements.push(...((inline.PolicyDocument as { Statement: Statement[] }).Statement ?? []));
+  }
+  return statements;
+}
+
+function resourceProps(template: Template, type: string, id: string): Json {
+  const resource = template.findResources(type)[id];
+  if (!resource) throw new Error(`no ${type} ${id} in the template`);
+  return (resource.Properties ?? {}) as Json;
+}
+
+function laneOf(app: Synthesized, key: string): DeliveryLane {
+  const lane = app.stack.lanes.get(key);
+  if (!lane) throw new Error(`no lane ${key}`);
+  return lane;
+}
+
+function functionOf(app: Synthesized, key: string): HubFunction {
+  const fn = app.stack.functions.get(key);
+  if (!fn) throw new Error(`no function ${key}`);
+  return fn;
+}
+
+function variablesOf(app: Synthesized, key: string): Json {
+  const props = resourceProps(app.template, 'AWS::Lambda::Function', logicalId(functionOf(app, key)));
+  return (props.Environment as { Variables: Json }).Variables;
+}
+
+function functionStatements(app: Synthesized, key: string): Statement[] {
+  const role = functionOf(app, key).role;
+  if (!role) throw new Error(`function ${key} has no role`);
+  return roleStatements(app.template, logicalId(role));
+}
+
+const actionsOf = (statements: Statement[]): string[] => statements.flatMap((s) => asArray(s.Action));
+const getAtt = (id: string, attribute = 'Arn') => ({ 'Fn::GetAtt': [id, attribute] });
+
+/** Every "Statement" array anywhere in the template: identity, resource and key policies. */
+function allStatements(template: Template): { resource: string; type: string; statement: Statement }[] {
+  const found: { resource: string; type: string; statement: Statement }[] = [];
+  const visit = (resource: string, type: string, node: unknown): void => {
+    if (Array.isArray(node)) {
+      for (const item of node) visit(resource, type, item);
+    } else if (node && typeof node === 'object') {
+      for (const [key, value] of Object.entries(node)) {
+        if (key === 'Statement') {
+          for (const statement of asArray(value as Statement | Statement[])) {
+            found.push({ resource, type, statement });
+          }
+        } else {
+          visit(resource, type, value);
+        }
+      }
+    }
+  };
+  for (const [id, resource] of Object.entries(template.toJSON().Resources as Record<string, Json>)) {
+    visit(id, resource.Type as string, resource.Properties);
+  }
+  return found;
+}
+
+/** The hub's resources and wiring, for any config: expectations come from the topology the stack is built from. */
+describe.each([
+  ['switchyard.config.ts', repoConfig],
+  ['two sources, two destinations', twoDestinations],
+])('stack for %s', (_label, input) => {
+  let app: Synthesized;
+  beforeAll(() => {
+    app = synthesize(input);
+  });
+
+  describe('cdk-nag (AwsSolutions and Serverless packs)', () => {
+    it('has no unacknowledged finding: the synth with both packs registered succeeds', () => {
+      const findings = [new AwsSolutionsChecks(), new ServerlessChecks()].flatMap((pack) =>
+        pack
+          .validateScope(app.stack)
+          .violations.map(
+            (v) =>
+              `${v.ruleName} (${v.severity}) at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`,
+          ),
+      );
+      expect(findings).toEqual([]);
+      expect(app.synthError).toBeUndefined();
+    });
+
+    it('acknowledges only the expected rules, each on a resource-level construct with a written reason', () => {
+      const allowed = new Set([
+        'Serverless-LambdaTracing',
+        'Serverless-LambdaDLQ',
+        'Serverless-LambdaEventSourceMappingDestination',
+        'Serverless-SQSRedrivePolicy',
+        'Serverless-SNSRedrivePolicy',
+        'AwsSolutions-APIG4',
+      ]);
+      const acknowledgements = app.stack.node.findAll().flatMap((construct) =>
+        construct.node.metadata
+          .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+          .flatMap((entry) =>
+            Object.entries(entry.data as Record<string, string>).map(([id, reason]) => ({
+              path: construct.node.path,
+              id: id.replace(/^annotation::/i, ''),
+              reason,
+            })),
+          ),
+      );
+      expect(acknowledgements.length).toBeGreaterThan(0);
+      for (const ack of acknowledgements) {
+        expect(allowed, `${ack.id} at ${ack.path}`).toContain(ack.id);
+        expect(ack.reason.length, `reason for ${ack.id} at ${ack.path}`).toBeGreaterThan(80);
+        expect(ack.path, 'never on the stack as a whole').not.toBe(app.stack.node.path);
+      }
+      expect(acknowledgements.filter((a) => a.id.includes('IAM5'))).toEqual([]);
+    });
+  });
+
+  describe('queues', () => {
+    it('builds one queue and one DLQ per topology queue, with the topology names', () => {
+      app.template.resourceCountIs('AWS::SQS::Queue', app.topology.queues.length * 2);
+      for (const spec of app.topology.queues) {
+        const fifo = spec.fifo ? true : Match.absent();
+        app.template.hasResourceProperties('AWS::SQS::Queue', { QueueName: spec.name, FifoQueue: fifo });
+        app.template.hasResourceProperties('AWS::SQS::Queue', {
+          QueueName: spec.deadLetter.name,
+          FifoQueue: fifo,
+          MessageRetentionPeriod: spec.deadLetter.retentionSeconds,
+        });
+      }
+    });
+
+    it('gives every queue a redrive policy to its own DLQ after maxReceiveCount, and every DLQ none', () => {
+      for (const lane of app.stack.lanes.values()) {
+        expect(resourceProps(app.template, 'AWS::SQS::Queue', logicalId(lane.queue))).toMatchObject({
+          QueueName: lane.spec.name,
+          VisibilityTimeout: lane.spec.visibilityTimeoutSeconds,
+          MessageRetentionPeriod: lane.spec.retentionSeconds,
+          RedrivePolicy: {
+            deadLetterTargetArn: getAtt(logicalId(lane.deadLetterQueue)),
+            maxReceiveCount: lane.spec.maxReceiveCount,
+          },
+        });
+        const dlq = resourceProps(app.template, 'AWS::SQS::Queue', logicalId(lane.deadLetterQueue));
+        expect(dlq.RedrivePolicy).toBeUndefined();
+      }
+      // And nothing else: every queue in the template either redrives to a DLQ or is one.
+      const queues = app.template.findResources('AWS::SQS::Queue');
+      const targets = new Set(
+        Object.values(queues).flatMap((q) => {
+          const redrive = q.Properties?.RedrivePolicy as
+            | { deadLetterTargetArn: { 'Fn::GetAtt': string[] } }
+            | undefined;
+          return redrive ? [redrive.deadLetterTargetArn['Fn::GetAtt'][0]] : [];
+        }),
+      );
+      for (const [id, queue] of Object.entries(queues)) {
+        expect(queue.Properties?.RedrivePolicy !== undefined || targets.has(id), id).toBe(true);
+      }
+    });
+
+    it('encrypts every queue and denies every request not made over TLS', () => {
+      const queues = app.template.findResources('AWS::SQS::Queue');
+      const policies = Object.values(app.template.findResources('AWS::SQS::QueuePolicy'));
+      for (const [id, queue] of Object.entries(queues)) {
+        expect(queue.Properties?.SqsManagedSseEnabled, id).toBe(true);
+        const denies = policies
+          .filter((p) => JSON.stringify(p.Properties?.Queues) === JSON.stringify([{ Ref: id }]))
+          .flatMap(
+            (p) => (p.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement,
+          )
+          .filter(
+            (s) =>
+              s.Effect === 'Deny' &&
+              JSON.stringify(s.Condition) === JSON.stringify({ Bool: { 'aws:SecureTransport': 'false' } }) &&
+              JSON.stringify(s.Resource) === JSON.stringify(getAtt(id)),
+          );
+        expect(denies, `HTTPS-only policy on ${id}`).toHaveLength(1);
+      }
+    });
+  });
+
+  describe('alarms', () => {
+    it('alarms on any message in each DLQ, notifying the alarm topic', () => {
+      const topic = logicalId(app.stack.alarms.topic);
+      for (const lane of app.stack.lanes.values()) {
+        app.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          Namespace: 'AWS/SQS',
+          MetricName: 'ApproximateNumberOfMessagesVisible',
+          Dimensions: [{ Name: 'QueueName', Value: getAtt(logicalId(lane.deadLetterQueue), 'QueueName') }],
+          ComparisonOperator: 'GreaterThanThreshold',
+          Threshold: 0,
+          AlarmActions: [{ Ref: topic }],
+        });
+      }
+    });
+
+    it('alarms when the oldest message of each queue is older than config.alarms.oldestMessageAgeSeconds', () => {
+      const topic = logicalId(app.stack.alarms.topic);
+      for (const lane of app.stack.lanes.values()) {
+        app.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          Namespace: 'AWS/SQS',
+          MetricName: 'ApproximateAgeOfOldestMessage',
+          Dimensions: [{ Name: 'QueueName', Value: getAtt(logicalId(lane.queue), 'QueueName') }],
+          ComparisonOperator: 'GreaterThanThreshold',
+          Threshold: app.config.alarms.oldestMessageAgeSeconds,
+          AlarmActions: [{ Ref: topic }],
+        });
+      }
+      app.template.resourceCountIs('AWS::CloudWatch::Alarm', app.topology.queues.length * 2);
+    });
+
+    it('publishes to a KMS-encrypted, TLS-only topic CloudWatch may use, with the configured email', () => {
+      app.template.hasResourceProperties('AWS::SNS::Topic', {
+        KmsMasterKeyId: getAtt(logicalId(app.stack.alarms.key)),
+      });
+      app.template.hasResourceProperties('AWS::KMS::Key', {
+        EnableKeyRotation: true,
+        KeyPolicy: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Allow',
+              Principal: { Service: 'cloudwatch.amazonaws.com' },
+              Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+            }),
+          ]),
+        },
+      });
+      app.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Deny',
+              Action: 'sns:Publish',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
+            Match.objectLike({
+              Effect: 'Allow',
+              Action: 'sns:Publish',
+              Principal: { Service: 'cloudwatch.amazonaws.com' },
+            }),
+          ]),
+        },
+      });
+      const email = app.config.alarms.email;
+      app.template.resourceCountIs('AWS::SNS::Subscription', email ? 1 : 0);
+      if (email) {
+        app.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: email });
+      }
+    });
+  });
+
+  describe('state table', () => {
+    it('is on-demand with point-in-time recovery, TTL, encryption, and retained', () => {
+      const spec = app.topology.table;
+      app.template.resourceCountIs('AWS::DynamoDB::Table', 1);
+      app.template.hasResource('AWS::DynamoDB::Table', {
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: {
+          TableName: spec.name,
+          BillingMode: 'PAY_PER_REQUEST',
+          KeySchema: [
+            { AttributeName: 'pk', KeyType: 'HASH' },
+            { AttributeName: 'sk', KeyType: 'RANGE' },
+          ],
+          AttributeDefinitions: [
+            { AttributeName: 'pk', AttributeType: 'S' },
+            { AttributeName: 'sk', AttributeType: 'S' },
+          ],
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          TimeToLiveSpecification: { AttributeName: spec.ttlAttribute, Enabled: true },
+          SSESpecification: { SSEEnabled: true },
+        },
+      });
+    });
+  });
+
+  describe('functions', () => {
+    it('runs every function on Node.js 24, arm64, with its own log group and source maps', () => {
+      const functions = app.template.findResources('AWS::Lambda::Function');
+      expect(Object.keys(functions)).toHaveLength(app.topology.functions.length);
+      const logGroups = app.template.findResources('AWS::Logs::LogGroup');
+      for (const [id, fn] of Object.entries(functions)) {
+        const props = fn.Properties as Json & { LoggingConfig: { LogGroup: { Ref: string } } };
+        expect(props, id).toMatchObject({
+          Runtime: 'nodejs24.x',
+          Architectures: ['arm64'],
+          Handler: 'index.handler',
+          Environment: { Variables: { NODE_OPTIONS: '--enable-source-maps' } },
+        });
+        expect(logGroups[props.LoggingConfig.LogGroup.Ref]?.Properties, id).toMatchObject({
+          RetentionInDays: app.config.logs.retentionDays,
+        });
+      }
+    });
+
+    it('takes memory, timeout and environment from the topology', () => {
+      for (const [key, fn] of app.stack.functions) {
+        const props = resourceProps(app.template, 'AWS::Lambda::Function', logicalId(fn));
+        expect(props).toMatchObject({ MemorySize: fn.spec.memoryMb, Timeout: fn.spec.timeoutSeconds });
+        expect(Object.keys(variablesOf(app, key)).sort(), key).toEqual(
+          [...Object.keys(fn.spec.env), 'NODE_OPTIONS'].sort(),
+        );
+      }
+      const variables = variablesOf(app, 'route');
+      expect(variables.STATE_TABLE_NAME).toEqual({ Ref: logicalId(app.stack.table.table) });
+      expect(variables.SOURCE_QUEUE_URL).toEqual({ Ref: logicalId(laneOf(app, 'inbound').queue) });
+      // The destination -> queue URL map is JSON with the URLs filled in at deploy time.
+      const map = JSON.stringify(variables.DESTINATION_QUEUE_URLS);
+      for (const lane of app.stack.lanes.values()) {
+        if (!lane.spec.destination) continue;
+        expect(map).toContain(`\\"${lane.spec.destination}\\":\\"`);
+        expect(map).toContain(JSON.stringify({ Ref: logicalId(lane.queue) }));
+      }
+    });
+
+    it('subscribes each consumer to its queue with partial batch failures, FIFO queues without a batching window', () => {
+      const consumers = app.topology.functions.filter((fn) => fn.consumes);
+      const mappings = app.template.findResources('AWS::Lambda::EventSourceMapping');
+      expect(Object.keys(mappings)).toHaveLength(consumers.length);
+      for (const mapping of Object.values(mappings)) {
+        expect(mapping.Properties?.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+      }
+      for (const spec of consumers) {
+        if (!spec.consumes) continue;
+        const lane = laneOf(app, spec.consumes.queue);
+        app.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+          FunctionName: { Ref: logicalId(functionOf(app, spec.key)) },
+          EventSourceArn: getAtt(logicalId(lane.queue)),
+          BatchSize: spec.consumes.batchSize,
+          MaximumBatchingWindowInSeconds: lane.spec.fifo
+            ? Match.absent()
+            : spec.consumes.maxBatchingWindowSeconds,
+          ScalingConfig:
+            spec.consumes.maxConcurrency === undefined
+              ? Match.absent()
+              : { MaximumConcurrency: spec.consumes.maxConcurrency },
+        });
+      }
+    });
+  });
+
+  describe('least privilege (G9)', () => {
+    it('grants no IAM action with a wildcard, and no resource policy allows one (but the KMS key admin statement)', () => {
+      for (const { resource, type, statement } of allStatements(app.template)) {
+        const wildcards = asArray(statement.Action).filter((action) => action.includes('*'));
+        if (wildcards.length === 0) continue;
+        const where = `${type} ${resource}: ${JSON.stringify(statement)}`;
+        if (statement.Effect === 'Deny') continue; // Deny sqs:* without TLS is the point of the policy.
+        // A customer-managed key's policy must let the account administer it (AWS's default key
+        // policy); IAM policies then decide who may. No IAM identity in this stack is given kms:*.
+        const accountRootKeyAdmin =
+          type === 'AWS::KMS::Key' &&
+          JSON.stringify(statement.Principal).includes(':root') &&
+          JSON.stringify(statement.Action) === '"kms:*"';
+        expect(accountRootKeyAdmin, where).toBe(true);
+      }
+      for (const [id, role] of Object.entries(app.template.findResources('AWS::IAM::Role'))) {
+        expect(role.Properties?.ManagedPolicyArns, `${id} has no managed policies`).toBeUndefined();
+      }
+      app.template.resourceCountIs('AWS::IAM::ManagedPolicy', 0);
+    });
+
+    it('grants no identity policy on Resource "*"', () => {
+      for (const id of Object.keys(app.template.findResources('AWS::IAM::Role'))) {
+        for (const statement of roleStatements(app.template, id)) {
+          expect(asArray(statement.Resource), `${id}: ${JSON.stringify(statement)}`).not.toContain('*');
+        }
+      }
+    });
+
+    it('lets the ingest function send to the inbound queue and read source secrets, and nothing else', () => {
+      const statements = functionStatements(app, 'ingest');
+      const actions = actionsOf(statements);
+      expect(actions.filter((a) => a.startsWith('dynamodb:'))).toEqual([]);
+      expect(actions).not.toContain('sqs:ReceiveMessage');
+      const inbound = laneOf(app, 'inbound').queue;
+      const sends = statements.filter((s) => asArray(s.Action).includes('sqs:SendMessage'));
+      expect(sends.map((s) => s.Resource)).toEqual([getAtt(logicalId(inbound))]);
+      const secretArns = JSON.stringify(
+        statements
+          .filter((s) => asArray(s.Action).includes('secretsmanager:GetSecretValue'))
+          .map((s) => s.Resource),
+      );
+      for (const source of Object.values(app.config.sources)) {
+        expect(secretArns).toContain(`:secret:${source.secret}-??????`);
+      }
+      expect(new Set(actions)).toEqual(
+        new Set([
+          'logs:CreateLogStream',
+          'logs:PutLogEvents',
+          'sqs:SendMessage',
+          'sqs:GetQueueAttributes',
+          'sqs:GetQueueUrl',
+          'secretsmanager:GetSecretValue',
+          'secretsmanager:DescribeSecret',
+        ]),
+      );
+    });
+
+    it('lets each deliver function consume only its own queue, read only its own secret, and send nowhere', () => {
+      const queueIds = [...app.stack.lanes.values()].flatMap((lane) => [
+        logicalId(lane.queue),
+        logicalId(lane.deadLetterQueue),
+      ]);
+      for (const [destination, settings] of Object.entries(app.config.destinations)) {
+        const key = `deliver-${destination}`;
+        const own = logicalId(laneOf(app, key).queue);
+        const statements = functionStatements(app, key);
+        const consume = statements.filter((s) => asArray(s.Action).includes('sqs:ReceiveMessage'));
+        expect(consume.map((s) => s.Resource)).toEqual([getAtt(own)]);
+        expect(asArray(consume[0]?.Action)).toContain('sqs:ChangeMessageVisibility');
+        expect(actionsOf(statements)).not.toContain('sqs:SendMessage');
+        // No statement mentions another queue.
+        const text = JSON.stringify(statements);
+        for (const other of queueIds.filter((id) => id !== own)) {
+          expect(text, `${key} mentions ${other}`).not.toContain(other);
+        }
+        const secrets = statements.filter((s) => asArray(s.Action).includes('secretsmanager:GetSecretValue'));
+        if (settings.secret) {
+          expect(secrets).toHaveLength(1);
+          expect(JSON.stringify(secrets[0]?.Resource)).toContain(`:secret:${settings.secret}-??????`);
+        } else {
+          expect(secrets).toEqual([]);
+        }
+      }
+    });
+
+    it('lets the route function consume the inbound queue, send to every delivery queue, and read no secret', () => {
+      const statements = functionStatements(app, 'route');
+      const inbound = logicalId(laneOf(app, 'inbound').queue);
+      const consume = statements.filter((s) => asArray(s.Action).includes('sqs:ReceiveMessage'));
+      expect(consume.map((s) => s.Resource)).toEqual([getAtt(inbound)]);
+      expect(asArray(consume[0]?.Action)).toContain('sqs:ChangeMessageVisibility');
+      const sendTargets = statements
+        .filter((s) => asArray(s.Action).includes('sqs:SendMessage'))
+        .flatMap((s) => asArray(s.Resource));
+      const deliveryQueues = [...app.stack.lanes.values()]
+        .filter((lane) => lane.spec.destination)
+        .map((lane) => getAtt(logicalId(lane.queue)));
+      expect(sendTargets).toEqual(expect.arrayContaining(deliveryQueues));
+      expect(sendTargets).toHaveLength(deliveryQueues.length);
+      expect(actionsOf(statements).filter((a) => a.startsWith('secretsmanager:'))).toEqual([]);
+      const table = statements.filter((s) => asArray(s.Action).includes('dynamodb:PutItem'));
+      expect(table.map((s) => s.Resource)).toEqual([getAtt(logicalId(app.stack.table.table))]);
+    });
+
+    it('never puts a secret value in the template', () => {
+      app.template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+      expect(JSON.stringify(app.template.toJSON())).not.toMatch(/SecretString|resolve:secretsmanager/);
+    });
+  });
+
+  describe('webhook API', () => {
+    it('has exactly one POST /webhooks/{source} route per source, each invoking the ingest function', () => {
+      const sources = Object.keys(app.config.sources);
+      app.template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+      app.template.resourceCountIs('AWS::ApiGatewayV2::Route', sources.length);
+      for (const source of sources) {
+        app.template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+          RouteKey: `POST /webhooks/${source}`,
+        });
+      }
+      const ingest = logicalId(functionOf(app, 'ingest'));
+      app.template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+        IntegrationType: 'AWS_PROXY',
+        IntegrationUri: getAtt(ingest),
+        PayloadFormatVersion: '2.0',
+      });
+    });
+
+    it('throttles the default stage and writes JSON access logs', () => {
+      app.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+        StageName: '$default',
+        AutoDeploy: true,
+        DefaultRouteSettings: { ThrottlingBurstLimit: 100, ThrottlingRateLimit: 50 },
+        AccessLogSettings: {
+          DestinationArn: getAtt(logicalId(app.stack.ingestApi.accessLogGroup)),
+          Format: Match.stringLikeRegexp('"requestId":"\\$context.requestId"'),
+        },
+      });
+    });
+
+    it('outputs the API URL and one webhook URL per source', () => {
+      const outputs = app.template.findOutputs('*');
+      expect(outputs.ApiUrl).toBeDefined();
+      const webhookOutputs = Object.keys(outputs).filter((name) => name.startsWith('WebhookUrl'));
+      expect(webhookOutputs).toHaveLength(Object.keys(app.config.sources).length);
+      for (const source of Object.keys(app.config.sources)) {
+        const name = `WebhookUrl${source
+          .split('-')
+          .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+          .join('')}`;
+        expect(JSON.stringify(outputs[name]?.Value), name).toContain(`/webhooks/${source}`);
+      }
+    });
+  });
+});
+
+describe('the app fails at synth, naming the field and the value, if', () => {
+  it('logs.retentionDays is not a CloudWatch Logs retention period', () => {
+    const build = () => buildApp({ ...repoConfig, logs: { retentionDays: 42 } });
+    expect(build).toThrow(ConfigError);
+    expect(build).toThrow(/logs\.retentionDays: .*one of 1, 3, 5, 7, 14, 30, .* \(got 42\)/);
+  });
+
+  it('a flow names a destination that does not exist', () => {
+    const build = () =>
+      buildApp({
+        ...repoConfig,
+        flows: [{ name: 'customers-to-crm', entity: 'customer', from: ['stripe'], to: ['nope'] }],
+      });
+    expect(build).toThrow(ConfigError);
+    expect(build).toThrow(/flows\[0\]\.to\[0\]: no destination named "nope"/);
+  });
+
+  it('a source names an unknown connector', () => {
+    const build = () =>
+      buildApp({ ...repoConfig, sources: { stripe: { connector: 'paypal' as 'stripe', secret: 'x/y' } } });
+    expect(build).toThrow(/sources\.stripe\.connector: .*\(got "paypal"\)/);
+  });
+
+  it('a resource breaks a cdk-nag rule nobody acknowledged (cdk-nag runs in every synth)', () => {
+    const outdir = mkdtempSync(path.join(tmpdir(), 'switchyard-infra-'));
+    outdirs.push(outdir);
+    const { app, stack } = buildApp(repoConfig, { outdir });
+    new Queue(stack, 'Unprotected');
+    expect(() => app.synth()).toThrow(/AwsSolutions-SQS4[\s\S]*Unprotected/);
+  });
+});
