@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 // One project per test tier, so `vitest run --project unit` runs a tier on its own.
 export default defineConfig({
   test: {
-    env: { AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1' },
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       { extends: true, test: { name: 'conformance', include: ['test/conformance/**/*.test.ts'] } },

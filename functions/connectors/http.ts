@@ -36,6 +36,9 @@ async function deliver(call: DestinationCall): Promise<{ destinationId?: string 
       method: 'POST',
       headers,
       body: httpDestinationBody(call),
+      // Never follow: fetch would repeat a 301/302/303 as a bodiless GET, and a 200 to that GET
+      // would count as delivered while nothing was written.
+      redirect: 'manual',
       signal: AbortSignal.timeout(call.timeoutMs),
     });
   } catch (error) {
@@ -60,6 +63,14 @@ async function deliver(call: DestinationCall): Promise<{ destinationId?: string 
     return destinationId === undefined ? {} : { destinationId };
   }
   const snippet = text.slice(0, 200);
+  if (status >= 300 && status < 400) {
+    throw new FatalError(`Destination redirected with ${status}`, [
+      {
+        rule: 'destination.redirected',
+        message: `HTTP ${status} to ${response.headers.get('location') ?? '(no location)'}: configure the final URL`,
+      },
+    ]);
+  }
   if (status === 408 || status === 429 || status >= 500) {
     const retryAfterSeconds = parseRetryAfter(response.headers.get('retry-after'), Date.now());
     throw new TransientError(`Destination answered ${status}`, {

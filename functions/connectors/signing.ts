@@ -7,9 +7,9 @@ export function hmac(algorithm: 'sha256', key: string | Buffer, parts: readonly 
   return mac.digest();
 }
 
-/** Constant-time comparison of a computed MAC with a received, encoded one. */
+/** Constant-time comparison of a computed MAC with a received, encoded one (hex: lower-case only). */
 export function macMatches(expected: Buffer, received: string, encoding: 'hex' | 'base64'): boolean {
-  if (encoding === 'hex' && !/^[0-9a-fA-F]+$/.test(received)) return false;
+  if (encoding === 'hex' && !/^[0-9a-f]+$/.test(received)) return false;
   const candidate = Buffer.from(received, encoding);
   return candidate.length === expected.length && timingSafeEqual(candidate, expected);
 }

@@ -10,15 +10,18 @@ interface StripeSignatureHeader {
   readonly signatures: readonly string[];
 }
 
-/** `t=<seconds>,v1=<hex>[,v1=<hex>...][,v0=...]`: every v1 is tried, other schemes are ignored. */
+/**
+ * `t=<seconds>,v1=<hex>[,v1=<hex>...][,v0=...]`: every v1 is tried, other schemes are ignored. As
+ * strict as Stripe's SDK (no spaces, lower-case hex), so what verifies here verifies there too.
+ */
 export function parseStripeSignatureHeader(header: string): StripeSignatureHeader | undefined {
   let timestamp: number | undefined;
   const signatures: string[] = [];
   for (const part of header.split(',')) {
     const eq = part.indexOf('=');
     if (eq < 0) continue;
-    const key = part.slice(0, eq).trim();
-    const value = part.slice(eq + 1).trim();
+    const key = part.slice(0, eq);
+    const value = part.slice(eq + 1);
     if (key === 't' && /^\d{1,12}$/.test(value)) timestamp = Number(value);
     if (key === 'v1' && value.length > 0) signatures.push(value);
   }

@@ -7,6 +7,10 @@ export const SOURCE_CONNECTORS = ['stripe'] as const;
 export const DESTINATION_CONNECTORS = ['http'] as const;
 /** Canonical entities a flow can carry. */
 export const ENTITIES = ['customer'] as const;
+/** Fields of each canonical entity that can have an owner (refs and updatedAt belong to the hub). */
+const CANONICAL_FIELDS: Record<(typeof ENTITIES)[number], readonly string[]> = {
+  customer: ['email', 'name', 'phone', 'address'],
+};
 
 const resourceName = z
   .string()
@@ -138,6 +142,11 @@ export function loadConfig(input: unknown): SwitchyardConfig {
     throw new ConfigError(
       parsed.error.issues.map((issue) => {
         const where = fieldPath(issue.path) || '(root)';
+        if (issue.code === 'invalid_key') {
+          // The key itself is wrong: say why, and show the key rather than its value.
+          const reason = issue.issues[0]?.message ?? issue.message;
+          return `${where}: the name ${reason} (got ${show(issue.path.at(-1))})`;
+        }
         const value =
           issue.code === 'unrecognized_keys' ? show(issue.keys) : show(valueAt(input, issue.path));
         return `${where}: ${issue.message} (got ${value})`;
@@ -166,7 +175,11 @@ export function loadConfig(input: unknown): SwitchyardConfig {
     });
   });
   for (const [entity, fields] of Object.entries(config.ownership)) {
+    const known = CANONICAL_FIELDS[entity as Entity];
     for (const [field, owner] of Object.entries(fields ?? {})) {
+      if (!known.includes(field)) {
+        problems.push(`ownership.${entity}.${field}: not a ${entity} field (fields: ${known.join(', ')})`);
+      }
       if (!(owner in config.sources)) {
         problems.push(`ownership.${entity}.${field}: owner "${owner}" is not a source`);
       }

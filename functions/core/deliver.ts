@@ -55,7 +55,7 @@ export async function deliverMessage(message: DeliveryMessage, deps: DeliverDeps
   }
   if (!mapping && message.deleted) return { kind: 'skipped', reason: 'never_delivered' };
 
-  const key = idempotencyKey(destination, message.entity, message.id, message.version);
+  const key = idempotencyKey(destination, message.entity, message.id, message.source, message.version, hash);
   const token = await bearerToken(deps);
   const result = await deps.connector.deliver({
     message,

@@ -19,11 +19,19 @@ export function contentHash(value: unknown): string {
 }
 
 /**
- * The Idempotency-Key a destination sees. Depends only on destination, entity, id and version, so
- * every retry, redrive or replay of the same update carries the same key.
+ * The Idempotency-Key a destination sees: destination, entity, id, the source and its version, and
+ * the content hash. Every retry, redrive or replay of one update carries the same key; two different
+ * updates never share one, even from two sources or within one second of one source.
  */
-export function idempotencyKey(destination: string, entity: string, id: string, version: number): string {
-  return `sy-${sha256Hex(`${destination}\n${entity}\n${id}\n${version}`).slice(0, 40)}`;
+export function idempotencyKey(
+  destination: string,
+  entity: string,
+  id: string,
+  source: string,
+  version: number,
+  content: string,
+): string {
+  return `sy-${sha256Hex(`${destination}\n${entity}\n${id}\n${source}\n${version}\n${content}`).slice(0, 40)}`;
 }
 
 /**

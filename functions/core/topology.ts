@@ -164,7 +164,7 @@ export function deriveTopology(config: SwitchyardConfig): Topology {
         },
       },
       secrets: [],
-      consumes: { queue: 'inbound', batchSize: 10, maxBatchingWindowSeconds: 1 },
+      consumes: { queue: 'inbound', batchSize: 10, maxBatchingWindowSeconds: 0 },
       sendsTo: destinationsInFlows.map(deliveryQueueKey),
       table: 'read-write',
     },

@@ -1,10 +1,10 @@
-import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type DeliverDeps, deliverMessage } from '../core/deliver.js';
-import { FatalError } from '../core/errors.js';
+import { FatalError, TransientError } from '../core/errors.js';
 import type { DeliveryMessage } from '../core/messages.js';
 import type { MessageVisibility, Telemetry } from '../core/ports.js';
 import { describe, retryLater } from './sqs-failure.js';
@@ -41,36 +41,50 @@ export function parseDeliveryMessage(body: string): DeliveryMessage {
   return value as DeliveryMessage;
 }
 
-/** Deliver, on one destination's FIFO queue: a failing entity holds back only its own group. */
+/** Thrown for a record held back because an earlier record of its FIFO group failed in this batch. */
+export class HeldBackError extends TransientError {}
+
+/**
+ * Deliver, on one destination's FIFO queue. Records run in order; once one fails, the later records
+ * of its group (its entity) are held back, not attempted, so order holds (G5), while other groups go
+ * on (G7). Held-back records still go through the retry path: counted if this was their last
+ * receive, and made visible again at once (the failed record's own delay keeps the group waiting).
+ */
 export function createDeliverHandler(deps: DeliverHandlerDeps) {
   const { logger, telemetry, destinationName } = deps;
-  const core: DeliverDeps = { ...deps, log: logger };
-  const processor = new SqsFifoPartialProcessorAsync();
+  const processor = new BatchProcessor(EventType.SQS);
   const retry = {
     visibility: deps.visibility,
     maxReceiveCount: deps.destination.retry.maxReceiveCount,
     backoff: deps.destination.retry,
     telemetry,
-    log: logger,
   };
 
-  const deliverRecord = async (record: SQSRecord): Promise<void> => {
+  const deliverRecord = async (record: SQSRecord, failedGroups: Set<string>): Promise<void> => {
     let message: DeliveryMessage | undefined;
+    let log = logger;
+    const group = record.attributes.MessageGroupId ?? record.messageId;
     const lane = () => ({ flow: message?.flow ?? '(unreadable)', destination: destinationName });
     try {
       message = parseDeliveryMessage(record.body);
-      logger.appendKeys({ correlationId: message.eventId, entityId: message.id });
-      const outcome = await deliverMessage(message, core);
+      // A child per record: the correlation id must not leak into another record's lines.
+      log = logger.createChild({ persistentKeys: { correlationId: message.eventId, entityId: message.id } });
+      if (failedGroups.has(group)) {
+        throw new HeldBackError(
+          'An earlier update of this entity failed in this batch; holding this one back',
+        );
+      }
+      const outcome = await deliverMessage(message, { ...deps, log });
       if (outcome.kind === 'delivered') {
         telemetry.count('delivered', lane());
         telemetry.timing('endToEndLatency', lane(), deps.clock.now() - message.receivedAt);
-        logger.info('Delivered', { version: message.version, idempotencyKey: outcome.idempotencyKey });
+        log.info('Delivered', { version: message.version, idempotencyKey: outcome.idempotencyKey });
       } else {
         telemetry.count('skipped', { ...lane(), reason: outcome.reason });
-        logger.info('Skipped', { version: message.version, reason: outcome.reason });
+        log.info('Skipped', { version: message.version, reason: outcome.reason });
       }
     } catch (error) {
-      if (error instanceof FatalError) {
+      if (error instanceof FatalError && !failedGroups.has(group)) {
         await deps.state.putQuarantine({
           stage: 'deliver',
           source: message?.source ?? '(unreadable)',
@@ -83,22 +97,33 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
           quarantinedAt: deps.clock.now(),
         });
         telemetry.count('quarantined', lane());
-        logger.warn('Quarantined', { reasons: error.reasons.map((r) => r.rule), error: describe(error) });
+        log.warn('Quarantined', { reasons: error.reasons.map((r) => r.rule), error: describe(error) });
         return;
       }
-      await retryLater(record, error, retry, lane());
-    } finally {
-      logger.removeKeys(['correlationId', 'entityId']);
+      failedGroups.add(group);
+      await retryLater(
+        record,
+        error,
+        { ...retry, log, ...(error instanceof HeldBackError ? { delaySeconds: 0 } : {}) },
+        lane(),
+      );
     }
   };
 
   const deliverBatch = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+    const failedGroups = new Set<string>();
     try {
-      return await processPartialResponse(event, deliverRecord, processor, {
-        context,
-        skipGroupOnError: true,
-        throwOnFullBatchFailure: false,
-      });
+      return await processPartialResponse(
+        event,
+        (record: SQSRecord) => deliverRecord(record, failedGroups),
+        processor,
+        {
+          context,
+          // In order, one at a time: FIFO order within a group depends on it.
+          processInParallel: false,
+          throwOnFullBatchFailure: false,
+        },
+      );
     } finally {
       telemetry.flush();
     }

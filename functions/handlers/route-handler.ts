@@ -64,12 +64,16 @@ export function createRouteHandler(deps: RouteHandlerDeps) {
 
   const routeRecord = async (record: SQSRecord): Promise<void> => {
     let envelope: Envelope | undefined;
+    let log = logger;
     try {
       envelope = parseEnvelope(record.body);
-      logger.appendKeys({ correlationId: envelope.eventId, source: envelope.source });
-      const result = await routeEnvelope(envelope, core, record.messageId);
+      // Records run in parallel: a child logger per record keeps each line's correlation id its own.
+      log = logger.createChild({
+        persistentKeys: { correlationId: envelope.eventId, source: envelope.source },
+      });
+      const result = await routeEnvelope(envelope, { ...core, log }, record.messageId);
       countRouted(result, envelope.source, deps);
-      logger.info('Event routed', {
+      log.info('Event routed', {
         lanes: result.lanes.map((o) => `${o.lane.flow}/${o.lane.destination}:${o.kind}`),
         ...(result.unrouted ? { unrouted: result.unrouted } : {}),
       });
@@ -86,15 +90,10 @@ export function createRouteHandler(deps: RouteHandlerDeps) {
         });
         deps.telemetry.count('routed', { source });
         deps.telemetry.count('quarantined', { source });
-        logger.warn('Event quarantined', {
-          reasons: error.reasons.map((r) => r.rule),
-          error: describe(error),
-        });
+        log.warn('Event quarantined', { reasons: error.reasons.map((r) => r.rule), error: describe(error) });
         return;
       }
-      await retryLater(record, error, { ...deps, log: logger }, { source });
-    } finally {
-      logger.removeKeys(['correlationId', 'source']);
+      await retryLater(record, error, { ...deps, log }, { source });
     }
   };
 

@@ -9,6 +9,8 @@ export interface RetryContext {
   readonly backoff: BackoffPolicy;
   readonly telemetry: Telemetry;
   readonly log: Log;
+  /** Overrides the backoff (held-back FIFO records come back at once; their group stays blocked). */
+  readonly delaySeconds?: number;
 }
 
 export function receiveCount(record: SQSRecord): number {
@@ -31,7 +33,9 @@ export async function retryLater(
   const retryAfter = error instanceof TransientError ? error.details.retryAfterSeconds : undefined;
   const lastAttempt = attempt >= context.maxReceiveCount;
   // On the last attempt, make it visible at once so SQS moves it to the DLQ now, not after a timeout.
-  const delay = lastAttempt ? 0 : backoffSeconds(attempt, context.backoff, retryAfter);
+  const delay = lastAttempt
+    ? 0
+    : (context.delaySeconds ?? backoffSeconds(attempt, context.backoff, retryAfter));
   if (lastAttempt) {
     context.telemetry.count('deadLettered', dims);
     context.log.error('Retries exhausted; the message moves to the dead-letter queue', {

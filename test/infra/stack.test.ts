@@ -429,9 +429,11 @@ describe.each([
           FunctionName: { Ref: logicalId(functionOf(app, spec.key)) },
           EventSourceArn: getAtt(logicalId(lane.queue)),
           BatchSize: spec.consumes.batchSize,
-          MaximumBatchingWindowInSeconds: lane.spec.fifo
-            ? Match.absent()
-            : spec.consumes.maxBatchingWindowSeconds,
+          // FIFO queues allow no window; a zero window is Lambda's default and left out.
+          MaximumBatchingWindowInSeconds:
+            lane.spec.fifo || spec.consumes.maxBatchingWindowSeconds === 0
+              ? Match.absent()
+              : spec.consumes.maxBatchingWindowSeconds,
           ScalingConfig:
             spec.consumes.maxConcurrency === undefined
               ? Match.absent()

@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { listen } from '../http-server.js';
+
+/** One request the simulated CRM received, as it arrived. */
+export interface CrmCall {
+  readonly at: number;
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  readonly body: Record<string, unknown>;
+  readonly status: number;
+}
+
+export interface CrmContact {
+  readonly crmId: string;
+  readonly id: string;
+  readonly version: string;
+  readonly deleted: boolean;
+  readonly data: Record<string, unknown>;
+  /** How many times the contact was written: more than one per version means a duplicate effect. */
+  readonly writes: number;
+}
+
+/** How the CRM misbehaves: answer `status` to the next `times` requests (Retry-After optional). */
+export interface CrmFault {
+  readonly status: number;
+  readonly times: number;
+  readonly retryAfterSeconds?: number;
+  readonly body?: string;
+}
+
+export interface CrmDestination {
+  readonly url: string;
+  readonly calls: CrmCall[];
+  readonly contacts: Map<string, CrmContact>;
+  /** Queue faults; they are consumed in order, one request at a time. */
+  fail(fault: CrmFault): void;
+  stop(): Promise<void>;
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+}
+
+/**
+ * A CRM-like contacts API speaking Switchyard's HTTP destination wire format: bearer auth,
+ * Idempotency-Key honoured the way Stripe does it (a repeated key returns the first answer and
+ * changes nothing), and faults on demand to exercise retries and quarantine.
+ */
+export async function startCrmDestination(
+  options: {
+    token?: string;
+    port?: number /** Answer every request this much later. */;
+    delayMs?: number;
+  } = {},
+): Promise<CrmDestination> {
+  const calls: CrmCall[] = [];
+  const contacts = new Map<string, CrmContact>();
+  const faults: { status: number; left: number; retryAfterSeconds?: number; body?: string }[] = [];
+  const answered = new Map<string, { status: number; body: string }>();
+
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const headers = Object.fromEntries(
+        Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : v]),
+      );
+      let body: Record<string, unknown> = {};
+      const reply = (status: number, text: string, extra: Record<string, string> = {}) => {
+        calls.push({ at: Date.now(), headers, body, status });
+        res.writeHead(status, { 'content-type': 'application/json', ...extra });
+        res.end(text);
+      };
+      if (options.delayMs) await new Promise((resolve) => setTimeout(resolve, options.delayMs));
+      try {
+        body = await readJson(req);
+      } catch {
+        return reply(400, JSON.stringify({ error: 'body is not JSON' }));
+      }
+      if (req.method !== 'POST' || !req.url?.startsWith('/api/contacts')) {
+        return reply(404, JSON.stringify({ error: 'not found' }));
+      }
+      if (options.token && headers.authorization !== `Bearer ${options.token}`) {
+        return reply(401, JSON.stringify({ error: 'bad token' }));
+      }
+      const fault = faults[0];
+      if (fault) {
+        fault.left -= 1;
+        if (fault.left <= 0) faults.shift();
+        return reply(
+          fault.status,
+          fault.body ?? JSON.stringify({ error: `simulated ${fault.status}` }),
+          fault.retryAfterSeconds === undefined ? {} : { 'retry-after': String(fault.retryAfterSeconds) },
+        );
+      }
+      const key = headers['idempotency-key'];
+      if (!key) return reply(400, JSON.stringify({ error: 'Idempotency-Key is required' }));
+      const previous = answered.get(key);
+      if (previous) return reply(previous.status, previous.body, { 'idempotent-replayed': 'true' });
+      const id = String(body.id);
+      const existing = contacts.get(id);
+      const contact: CrmContact = {
+        crmId: existing?.crmId ?? `crm_${randomUUID().slice(0, 8)}`,
+        id,
+        version: String(body.version),
+        deleted: body.deleted === true,
+        data: (body.data as Record<string, unknown>) ?? {},
+        writes: (existing?.writes ?? 0) + 1,
+      };
+      contacts.set(id, contact);
+      const text = JSON.stringify({ id: contact.crmId });
+      const status = existing ? 200 : 201;
+      answered.set(key, { status, body: text });
+      reply(status, text);
+    })().catch(() => {
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  });
+  const url = await listen(server, '127.0.0.1', options.port ?? 0);
+  return {
+    url: `${url}/api/contacts`,
+    calls,
+    contacts,
+    fail(fault) {
+      faults.push({
+        status: fault.status,
+        left: fault.times,
+        ...(fault.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: fault.retryAfterSeconds }),
+        ...(fault.body === undefined ? {} : { body: fault.body }),
+      });
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

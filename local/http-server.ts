@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+
+export type IngestInvoker = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
+
+export interface HubServerOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Bodies are read up to this many bytes plus one, so the ingest handler can answer 413 itself. */
+  readonly maxBodyBytes: number;
+  readonly invokeIngest: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+  readonly stats: () => Promise<unknown>;
+  readonly isDraining: () => boolean;
+}
+
+const WEBHOOK_PATH = /^\/webhooks\/([^/]+)\/?$/;
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'cache-control': 'no-store',
+};
+
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  extra: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...SECURITY_HEADERS,
+    ...extra,
+  });
+  res.end(text);
+}
+
+/** Reads at most `limit + 1` bytes and discards the rest, so a huge body cannot exhaust memory. */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    if (kept > limit) continue;
+    const room = limit + 1 - kept;
+    const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    chunks.push(piece);
+    kept += piece.length;
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The request as API Gateway's HTTP API (payload 2.0) hands it to the ingest function. */
+export function apiGatewayEvent(req: IncomingMessage, source: string, body: Buffer): APIGatewayProxyEventV2 {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const now = Date.now();
+  return {
+    version: '2.0',
+    routeKey: 'POST /webhooks/{source}',
+    rawPath: url.pathname,
+    rawQueryString: url.search.replace(/^\?/, ''),
+    headers,
+    pathParameters: { source },
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: 'local',
+      http: {
+        method: req.method ?? 'POST',
+        path: url.pathname,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId: randomUUID(),
+      routeKey: 'POST /webhooks/{source}',
+      stage: '$default',
+      time: new Date(now).toISOString(),
+      timeEpoch: now,
+    },
+    // Base64 always, so the exact bytes (even invalid UTF-8) reach the signature check.
+    body: body.toString('base64'),
+    isBase64Encoded: true,
+  };
+}
+
+/** The local front door: the webhook route, health and stats. */
+export function createHubServer(options: HubServerOptions): Server {
+  return createServer((req, res) => {
+    void handle(req, res, options).catch((error: unknown) => {
+      if (!res.headersSent) {
+        sendJson(res, 500, {
+          error: 'internal_error',
+          message: 'The local hub failed to handle the request',
+        });
+      } else {
+        res.destroy(error instanceof Error ? error : undefined);
+      }
+    });
+  });
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, options: HubServerOptions): Promise<void> {
+  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  if (path === '/_switchyard/health') {
+    if (options.isDraining()) return sendJson(res, 503, { ok: false, draining: true });
+    return sendJson(res, 200, { ok: true });
+  }
+  if (path === '/_switchyard/stats' && req.method === 'GET') return sendJson(res, 200, await options.stats());
+  const webhook = WEBHOOK_PATH.exec(path);
+  if (webhook) {
+    if (req.method !== 'POST') {
+      return sendJson(
+        res,
+        405,
+        { error: 'method_not_allowed', message: 'Webhooks are POSTed' },
+        { allow: 'POST' },
+      );
+    }
+    if (options.isDraining()) {
+      req.resume();
+      return sendJson(res, 503, { error: 'shutting_down', message: 'The hub is shutting down; retry later' });
+    }
+    const body = await readBody(req, options.maxBodyBytes);
+    const source = decodeURIComponent(webhook[1] ?? '');
+    const result = await options.invokeIngest(apiGatewayEvent(req, source, body));
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
+    res.writeHead(result.statusCode ?? 200, { ...SECURITY_HEADERS, ...headers });
+    res.end(result.body ?? '');
+    return;
+  }
+  sendJson(res, 404, { error: 'not_found', message: `Nothing at ${req.method} ${path.slice(0, 100)}` });
+}
+
+export async function listen(server: Server, host: string, port: number): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  return `http://${host}:${address.port}`;
+}

@@ -1,0 +1,308 @@
+import type { Server } from 'node:http';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { SwitchyardConfig } from '../functions/core/config.js';
+import type { Clock, SecretStore } from '../functions/core/ports.js';
+import { deriveTopology, type EnvRef, type FunctionSpec, type Topology } from '../functions/core/topology.js';
+import {
+  deliverHandlerFromEnv,
+  type Env,
+  ingestHandlerFromEnv,
+  routeHandlerFromEnv,
+  type SharedDeps,
+} from '../functions/wiring.js';
+import { awsClientConfig, startEmulators } from './emulators.js';
+import { createHubServer, listen } from './http-server.js';
+import { lambdaContext } from './lambda-context.js';
+import { createLogger, type Logger as RuntimeLogger } from './log.js';
+import { provision } from './provision.js';
+import { SqsEventSourcePoller } from './sqs-poller.js';
+import { type HubStats, LocalTelemetry } from './stats.js';
+
+const LOCAL_UNCAPPED_CONCURRENCY = 2;
+
+export interface StartRuntimeOptions {
+  readonly config: SwitchyardConfig;
+  readonly secrets: SecretStore;
+  /** Where dynalite keeps its LevelDB files (ignored when `inMemory`). */
+  readonly dataDir: string;
+  readonly inMemory?: boolean;
+  /** 0 picks a free port. */
+  readonly port?: number;
+  readonly host?: string;
+  /** Level for the handlers' Powertools logger. */
+  readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  /** Long-poll wait of the queue pollers, seconds. */
+  readonly pollWaitSeconds?: number;
+  readonly fetch?: typeof fetch;
+  readonly clock?: Clock;
+  readonly log?: RuntimeLogger;
+  /**
+   * Called with the SDK clients the handlers use (not the pollers' or the stats' own), e.g. to count
+   * the AWS calls the pipeline makes per record.
+   */
+  readonly instrumentHandlerClients?: (clients: { sqs: SQSClient; dynamodb: DynamoDBClient }) => void;
+  /** Called after every function invocation with its wall time (what Lambda would bill). */
+  readonly onInvocation?: (functionKey: string, durationMs: number, records: number) => void;
+}
+
+export interface HubRuntime {
+  readonly url: string;
+  readonly config: SwitchyardConfig;
+  readonly topology: Topology;
+  readonly telemetry: LocalTelemetry;
+  readonly sqs: SQSClient;
+  readonly dynamo: DynamoDBDocumentClient;
+  readonly tableName: string;
+  readonly queueUrls: Readonly<Record<string, string>>;
+  readonly deadLetterUrls: Readonly<Record<string, string>>;
+  stats(): Promise<HubStats>;
+  /** Resolves once nothing is in flight anywhere (or rejects after `timeoutMs`). */
+  settle(timeoutMs?: number): Promise<HubStats>;
+  /**
+   * Stops accepting (503), lets the pollers empty the queues (fauxqs keeps them in memory, so what
+   * is left at exit is gone: the number is logged), then stops the pollers and the emulators.
+   */
+  stop(options?: { drainTimeoutMs?: number }): Promise<void>;
+}
+
+function resolveEnv(
+  spec: FunctionSpec,
+  tableName: string,
+  queueUrls: Readonly<Record<string, string>>,
+): Record<string, string> {
+  const url = (key: string): string => {
+    const value = queueUrls[key];
+    if (!value) throw new Error(`Topology names queue "${key}", which was not provisioned`);
+    return value;
+  };
+  const resolve = (ref: EnvRef): string => {
+    switch (ref.kind) {
+      case 'literal':
+        return ref.value;
+      case 'tableName':
+        return tableName;
+      case 'queueUrl':
+        return url(ref.queue);
+      case 'queueUrlMap':
+        return JSON.stringify(
+          Object.fromEntries(Object.entries(ref.queues).map(([name, key]) => [name, url(key)])),
+        );
+    }
+  };
+  return Object.fromEntries(Object.entries(spec.env).map(([name, ref]) => [name, resolve(ref)]));
+}
+
+/**
+ * Like Lambda's execution environments: each handles one invocation at a time and keeps its own
+ * module state (batch processor, logger keys). Concurrent invocations get separate instances,
+ * created on demand and reused when warm.
+ */
+function warmPool<E, R>(
+  create: () => (event: E, context: Context) => Promise<R>,
+  onInvocation: ((durationMs: number, records: number) => void) | undefined,
+) {
+  const idle: ((event: E, context: Context) => Promise<R>)[] = [];
+  return async (event: E, context: Context): Promise<R> => {
+    const instance = idle.pop() ?? create();
+    const started = performance.now();
+    try {
+      return await instance(event, context);
+    } finally {
+      idle.push(instance);
+      const records = (event as { Records?: unknown[] }).Records?.length ?? 1;
+      onInvocation?.(performance.now() - started, records);
+    }
+  };
+}
+
+/**
+ * The hub on a laptop: dynalite and fauxqs in-process, tables and queues from the same topology
+ * the CDK stack builds, the real handlers invoked by pollers that behave like Lambda's SQS event
+ * source, and the webhook endpoint on loopback.
+ */
+export async function startRuntime(options: StartRuntimeOptions): Promise<HubRuntime> {
+  const { config } = options;
+  const log = options.log ?? createLogger('runtime');
+  const topology = deriveTopology(config);
+  const emulators = await startEmulators({
+    dataDir: options.dataDir,
+    inMemory: options.inMemory ?? false,
+    logger: log,
+  });
+  // The runtime's own clients (provisioning, pollers, stats) are kept apart from the handlers', as
+  // in AWS, where the event source mapping and CloudWatch are not the function's calls.
+  const sqs = new SQSClient(awsClientConfig(emulators.sqsEndpoint));
+  const dynamoClient = new DynamoDBClient(awsClientConfig(emulators.dynamodbEndpoint));
+  const handlerSqs = new SQSClient(awsClientConfig(emulators.sqsEndpoint));
+  const handlerDynamoClient = new DynamoDBClient(awsClientConfig(emulators.dynamodbEndpoint));
+  options.instrumentHandlerClients?.({ sqs: handlerSqs, dynamodb: handlerDynamoClient });
+  const handlerDynamo = DynamoDBDocumentClient.from(handlerDynamoClient, {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  const dynamo = DynamoDBDocumentClient.from(dynamoClient, {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  const provisioned = await provision(topology, { dynamodb: dynamoClient, sqs }, { logger: log });
+  const telemetry = new LocalTelemetry();
+  // A fresh logger per execution environment: its appended keys (correlation id) are per invocation.
+  const shared = (): SharedDeps => ({
+    config,
+    logger: new Logger({ serviceName: config.name, logLevel: options.logLevel ?? 'WARN' }),
+    telemetry,
+    secrets: options.secrets,
+    sqs: handlerSqs,
+    dynamo: handlerDynamo,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  });
+
+  const envOf = (spec: FunctionSpec): Env => resolveEnv(spec, provisioned.tableName, provisioned.queueUrls);
+  const ingestSpec = topology.functions.find((fn) => fn.kind === 'ingest');
+  if (!ingestSpec) throw new Error('The topology has no ingest function');
+  const timed = (key: string) =>
+    options.onInvocation
+      ? (ms: number, records: number) => options.onInvocation?.(key, ms, records)
+      : undefined;
+  const ingest = warmPool(() => ingestHandlerFromEnv(envOf(ingestSpec), shared()), timed(ingestSpec.key));
+
+  const pollers: SqsEventSourcePoller[] = [];
+  for (const spec of topology.functions) {
+    if (!spec.consumes) continue;
+    const queue = topology.queues.find((q) => q.key === spec.consumes?.queue);
+    const queueUrl = provisioned.queueUrls[spec.consumes.queue];
+    if (!queue || !queueUrl)
+      throw new Error(`Function ${spec.key} consumes an unknown queue ${spec.consumes.queue}`);
+    const env = envOf(spec);
+    const handler = warmPool<SQSEvent, SQSBatchResponse>(
+      () =>
+        spec.kind === 'route' ? routeHandlerFromEnv(env, shared()) : deliverHandlerFromEnv(env, shared()),
+      timed(spec.key),
+    );
+    pollers.push(
+      new SqsEventSourcePoller({
+        sqs,
+        queueUrl,
+        queueArn:
+          provisioned.queueArns[spec.consumes.queue] ?? `arn:aws:sqs:us-east-1:000000000000:${queue.name}`,
+        functionName: `${topology.name}-${spec.key}`,
+        timeoutSeconds: spec.timeoutSeconds,
+        batchSize: spec.consumes.batchSize,
+        maxBatchingWindowSeconds: spec.consumes.maxBatchingWindowSeconds,
+        // Lambda scales an uncapped event source far wider; a laptop does not need more than this.
+        maxConcurrency: spec.consumes.maxConcurrency ?? LOCAL_UNCAPPED_CONCURRENCY,
+        waitTimeSeconds: options.pollWaitSeconds ?? 1,
+        handler,
+        logger: log.child({ poller: spec.key }),
+      }),
+    );
+  }
+
+  const depthOf = async (queueUrl: string | undefined): Promise<number> => {
+    if (!queueUrl) return 0;
+    const { Attributes = {} } = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queueUrl,
+        AttributeNames: [
+          'ApproximateNumberOfMessages',
+          'ApproximateNumberOfMessagesNotVisible',
+          'ApproximateNumberOfMessagesDelayed',
+        ],
+      }),
+    );
+    return (
+      Number(Attributes.ApproximateNumberOfMessages ?? 0) +
+      Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0) +
+      Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0)
+    );
+  };
+
+  const stats = async (): Promise<HubStats> => {
+    const destinations: Record<string, { depth: number; deadLetterDepth: number }> = {};
+    for (const queue of topology.queues) {
+      if (!queue.destination) continue;
+      destinations[queue.destination] = {
+        depth: await depthOf(provisioned.queueUrls[queue.key]),
+        deadLetterDepth: await depthOf(provisioned.deadLetterUrls[queue.key]),
+      };
+    }
+    return telemetry.snapshot(config, {
+      inbound: await depthOf(provisioned.queueUrls.inbound),
+      inboundDeadLetter: await depthOf(provisioned.deadLetterUrls.inbound),
+      destinations,
+    });
+  };
+
+  let draining = false;
+  const server: Server = createHubServer({
+    host: options.host ?? '127.0.0.1',
+    port: options.port ?? 3000,
+    maxBodyBytes: config.limits.maxBodyBytes,
+    invokeIngest: (event) =>
+      ingest(event, lambdaContext(`${topology.name}-ingest`, ingestSpec.timeoutSeconds)),
+    stats,
+    isDraining: () => draining,
+  });
+  const url = await listen(server, options.host ?? '127.0.0.1', options.port ?? 3000);
+  for (const poller of pollers) poller.start();
+
+  async function settle(timeoutMs = 30_000): Promise<HubStats> {
+    const deadline = Date.now() + timeoutMs;
+    let quietSince: number | undefined;
+    for (;;) {
+      const current = await stats();
+      const busy = current.totals.inFlight > 0 || pollers.some((p) => p.stats.inFlightBatches > 0);
+      if (!busy) {
+        quietSince ??= Date.now();
+        // Counters are bumped before a message is deleted: wait a moment of calm to read them.
+        if (Date.now() - quietSince >= 150) return current;
+      } else {
+        quietSince = undefined;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`Hub did not settle within ${timeoutMs} ms: ${JSON.stringify(current.totals)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  let stopped: Promise<void> | undefined;
+  return {
+    url,
+    config,
+    topology,
+    telemetry,
+    sqs,
+    dynamo,
+    tableName: provisioned.tableName,
+    queueUrls: provisioned.queueUrls,
+    deadLetterUrls: provisioned.deadLetterUrls,
+    stats,
+    settle,
+    stop(stopOptions = {}) {
+      stopped ??= (async () => {
+        // Keep listening while draining, so callers get a clear 503 rather than a refused connection.
+        draining = true;
+        try {
+          await settle(stopOptions.drainTimeoutMs ?? 10_000);
+        } catch {
+          const left = await stats().catch(() => undefined);
+          log.warn('stopping with messages still queued; fauxqs keeps queues in memory, so they are lost', {
+            inFlight: left?.totals.inFlight,
+          });
+        }
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        await Promise.all(pollers.map((poller) => poller.stop()));
+        for (const client of [sqs, handlerSqs, dynamoClient, handlerDynamoClient]) client.destroy();
+        await emulators.stop();
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,98 @@
+import type { Entity } from '../../functions/core/config.js';
+import type {
+  CanonicalItem,
+  DeliveryMapping,
+  QuarantineItem,
+  StateStore,
+} from '../../functions/core/ports.js';
+
+type Method = keyof StateStore;
+
+/**
+ * The StateStore port in memory, with the conditional semantics the DynamoDB adapter implements:
+ * every call yields once before it touches the data (so concurrent callers interleave as they do
+ * against a real table), each read or write is then atomic, and values are copied in and out so a
+ * caller can never change what is stored by mutating what it holds.
+ */
+export class MemoryStateStore implements StateStore {
+  readonly xrefs = new Map<string, string>();
+  readonly canonical = new Map<string, CanonicalItem>();
+  readonly mappings = new Map<string, DeliveryMapping>();
+  /** Keyed like the table: stage, source, event and target, so a re-quarantine overwrites. */
+  readonly quarantine = new Map<string, QuarantineItem>();
+  readonly calls: Record<Method, number> = {
+    getXref: 0,
+    claimXref: 0,
+    getCanonical: 0,
+    putCanonical: 0,
+    getMapping: 0,
+    putMapping: 0,
+    putQuarantine: 0,
+  };
+
+  private async enter(method: Method): Promise<void> {
+    this.calls[method] += 1;
+    await Promise.resolve();
+  }
+
+  get quarantined(): QuarantineItem[] {
+    return [...this.quarantine.values()];
+  }
+
+  async getXref(system: string, entity: Entity, externalId: string): Promise<string | undefined> {
+    await this.enter('getXref');
+    return this.xrefs.get(`${system}#${entity}#${externalId}`);
+  }
+
+  async claimXref(system: string, entity: Entity, externalId: string, canonicalId: string): Promise<string> {
+    await this.enter('claimXref');
+    const key = `${system}#${entity}#${externalId}`;
+    const existing = this.xrefs.get(key);
+    if (existing !== undefined) return existing;
+    this.xrefs.set(key, canonicalId);
+    return canonicalId;
+  }
+
+  async getCanonical(entity: Entity, id: string): Promise<CanonicalItem | undefined> {
+    await this.enter('getCanonical');
+    const item = this.canonical.get(`${entity}#${id}`);
+    return item === undefined ? undefined : structuredClone(item);
+  }
+
+  async putCanonical(
+    item: CanonicalItem,
+    expectedRevision: number | undefined,
+  ): Promise<'written' | 'conflict'> {
+    await this.enter('putCanonical');
+    const key = `${item.entity}#${item.id}`;
+    const stored = this.canonical.get(key);
+    const ok = expectedRevision === undefined ? stored === undefined : stored?.revision === expectedRevision;
+    if (!ok) return 'conflict';
+    this.canonical.set(key, structuredClone(item));
+    return 'written';
+  }
+
+  async getMapping(destination: string, entity: Entity, id: string): Promise<DeliveryMapping | undefined> {
+    await this.enter('getMapping');
+    const mapping = this.mappings.get(`${entity}#${id}#${destination}`);
+    return mapping === undefined ? undefined : structuredClone(mapping);
+  }
+
+  async putMapping(mapping: DeliveryMapping, source: string): Promise<'written' | 'stale'> {
+    await this.enter('putMapping');
+    const version = mapping.versions[source];
+    // DynamoDB rejects a condition value that is not there; so does this fake.
+    if (version === undefined) throw new Error(`putMapping: mapping has no version for source "${source}"`);
+    const key = `${mapping.entity}#${mapping.id}#${mapping.destination}`;
+    const storedVersion = this.mappings.get(key)?.versions[source];
+    if (storedVersion !== undefined && storedVersion > version) return 'stale';
+    this.mappings.set(key, structuredClone(mapping));
+    return 'written';
+  }
+
+  async putQuarantine(item: QuarantineItem): Promise<void> {
+    await this.enter('putQuarantine');
+    const target = item.destination ? `${item.flow}#${item.destination}` : 'route';
+    this.quarantine.set(`${item.stage}#${item.source}#${item.eventId}#${target}`, structuredClone(item));
+  }
+}

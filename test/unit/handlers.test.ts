@@ -1,0 +1,503 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { httpConnector } from '../../functions/connectors/http.js';
+import type { SwitchyardConfig } from '../../functions/core/config.js';
+import { TransientError } from '../../functions/core/errors.js';
+import type { DeliveryMessage } from '../../functions/core/messages.js';
+import type { Clock } from '../../functions/core/ports.js';
+import { createDeliverHandler } from '../../functions/handlers/deliver-handler.js';
+import { createIngestHandler } from '../../functions/handlers/ingest-handler.js';
+import { createRouteHandler } from '../../functions/handlers/route-handler.js';
+import {
+  CRM_TOKEN,
+  CRM_TOKEN_NAME,
+  STRIPE_SECRET,
+  STRIPE_SECRET_NAME,
+  testConfig,
+} from '../support/config.js';
+import { apiGatewayV2Event, lambdaContext, sqsEvent, sqsRecord } from '../support/events.js';
+import {
+  type FetchCall,
+  fakeFetch,
+  idSequence,
+  jsonResponse,
+  ManualClock,
+  MemoryDeliveryQueues,
+  MemoryInboundQueue,
+  MemorySecretStore,
+  MemoryTelemetry,
+  RecordingVisibility,
+} from '../support/fakes.js';
+import { MemoryStateStore } from '../support/memory-state-store.js';
+import { envelopeFor, stripeCustomerEvent, stripeHeader } from '../support/stripe.js';
+
+const V1 = 1_714_564_800;
+const BACKOFF = { baseDelaySeconds: 2, maxDelaySeconds: 300 };
+
+let config: SwitchyardConfig;
+let state: MemoryStateStore;
+let telemetry: MemoryTelemetry;
+let visibility: RecordingVisibility;
+let clock: ManualClock;
+const silent = () => new Logger({ logLevel: 'SILENT', serviceName: 'switchyard-test' });
+
+beforeEach(() => {
+  config = testConfig();
+  state = new MemoryStateStore();
+  telemetry = new MemoryTelemetry();
+  visibility = new RecordingVisibility();
+  clock = new ManualClock();
+});
+
+function failedIds(response: SQSBatchResponse): string[] {
+  return response.batchItemFailures.map((f) => f.itemIdentifier);
+}
+
+describe('createRouteHandler', () => {
+  let queues: MemoryDeliveryQueues;
+  beforeEach(() => {
+    queues = new MemoryDeliveryQueues();
+  });
+
+  function routeHandler(logger = silent()) {
+    return createRouteHandler({
+      config,
+      logger,
+      telemetry,
+      clock,
+      newId: idSequence('cust'),
+      state,
+      deliveryQueues: queues,
+      visibility,
+      maxReceiveCount: 5,
+      backoff: BACKOFF,
+    });
+  }
+
+  function inbound(
+    eventId: string,
+    customerId: string,
+    options: { email?: string; receiveCount?: number } = {},
+  ) {
+    const body = stripeCustomerEvent({ eventId, customerId, created: V1, ...options });
+    return sqsRecord(JSON.stringify(envelopeFor(body)), {
+      messageId: `m-${eventId}`,
+      ...(options.receiveCount === undefined ? {} : { receiveCount: options.receiveCount }),
+    });
+  }
+
+  it('routes a batch and reports no failures when every record reached a terminal step', async () => {
+    const records = [
+      inbound('evt_ok', 'cus_ok'),
+      sqsRecord('this is not JSON', { messageId: 'm-garbage' }),
+      sqsRecord(JSON.stringify({ v: 2, source: 'stripe' }), { messageId: 'm-v2' }),
+      inbound('evt_bad_email', 'cus_bad', { email: 'not-an-email' }),
+    ];
+    const response = await routeHandler()(sqsEvent(records), lambdaContext('route'));
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(queues.sent.map((m) => [m.eventId, m.destination, m.routedFrom])).toEqual([
+      ['evt_ok', 'crm', 'm-evt_ok'],
+      ['evt_ok', 'erp', 'm-evt_ok'],
+    ]);
+    expect(visibility.delays).toEqual([]);
+    const quarantined = Object.fromEntries(state.quarantined.map((q) => [q.eventId, q]));
+    expect(quarantined['m-garbage']).toMatchObject({
+      stage: 'route',
+      source: '(unreadable)',
+      reasons: [{ rule: 'envelope.json', message: 'body is not JSON' }],
+      payload: { unreadable: 'this is not JSON' },
+    });
+    expect(quarantined['m-v2']?.reasons[0]?.rule).toBe('envelope.shape');
+    expect(quarantined.evt_bad_email?.reasons[0]?.rule).toBe('customer.email.format');
+    expect(telemetry.total('quarantined', { source: '(unreadable)' })).toBe(2);
+    expect(telemetry.total('quarantined', { flow: 'customers' })).toBe(2);
+    expect(telemetry.total('routed', { source: 'stripe' })).toBe(2);
+    expect(telemetry.flushes).toBe(1);
+  });
+
+  it('reports a transient failure, delaying its next attempt with backoff', async () => {
+    queues.failWhen = (messages) =>
+      messages.some((m) => m.eventId === 'evt_flaky') ? new TransientError('SQS throttled') : undefined;
+    const records = [inbound('evt_ok', 'cus_ok'), inbound('evt_flaky', 'cus_flaky')];
+    const response = await routeHandler()(sqsEvent(records), lambdaContext('route'));
+
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-evt_flaky' }] });
+    expect(visibility.delays).toHaveLength(1);
+    expect(visibility.delays[0]?.receiptHandle).toBe('rh-m-evt_flaky');
+    // First receive: full jitter in [0, base].
+    expect(visibility.delays[0]?.seconds).toBeGreaterThanOrEqual(0);
+    expect(visibility.delays[0]?.seconds).toBeLessThanOrEqual(BACKOFF.baseDelaySeconds);
+    expect(telemetry.total('retried', { source: 'stripe' })).toBe(1);
+    expect(telemetry.total('deadLettered')).toBe(0);
+    expect(queues.sent.every((m) => m.eventId === 'evt_ok')).toBe(true);
+  });
+
+  it('grows the backoff ceiling with the receive count', async () => {
+    queues.failWith = new TransientError('SQS throttled');
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.999_999);
+    try {
+      await routeHandler()(
+        sqsEvent([inbound('evt_1', 'cus_1', { receiveCount: 3 })]),
+        lambdaContext('route'),
+      );
+    } finally {
+      random.mockRestore();
+    }
+    // attempt 3: min(300, 2 * 2^2) = 8 s ceiling.
+    expect(visibility.delays[0]?.seconds).toBeCloseTo(8, 3);
+  });
+
+  it('on the final receive counts the record dead-lettered and lets SQS move it at once', async () => {
+    queues.failWith = new Error('socket hang up');
+    const response = await routeHandler()(
+      sqsEvent([inbound('evt_last', 'cus_1', { receiveCount: 5 })]),
+      lambdaContext('route'),
+    );
+    expect(failedIds(response)).toEqual(['m-evt_last']);
+    expect(visibility.delays).toEqual([{ receiptHandle: 'rh-m-evt_last', seconds: 0 }]);
+    expect(telemetry.total('deadLettered', { source: 'stripe' })).toBe(1);
+    expect(telemetry.total('retried')).toBe(0);
+  });
+
+  it('still reports the failure when the retry delay cannot be set', async () => {
+    queues.failWith = new TransientError('SQS throttled');
+    visibility.failWith = new Error('ReceiptHandleIsInvalid');
+    const response = await routeHandler()(sqsEvent([inbound('evt_1', 'cus_1')]), lambdaContext('route'));
+    expect(failedIds(response)).toEqual(['m-evt_1']);
+  });
+
+  it('logs each routed record with its own correlation id', async () => {
+    const lines: string[] = [];
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      const logger = new Logger({ logLevel: 'INFO', serviceName: 'switchyard-test' });
+      await routeHandler(logger)(
+        sqsEvent([inbound('evt_one', 'cus_one'), inbound('evt_two', 'cus_two')]),
+        lambdaContext('route'),
+      );
+    } finally {
+      write.mockRestore();
+    }
+    const routed = lines
+      .flatMap((l) => l.split('\n'))
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { message?: string; correlationId?: string })
+      .filter((entry) => entry.message === 'Event routed');
+    expect(routed).toHaveLength(2);
+    expect(routed.map((entry) => entry.correlationId).sort()).toEqual(['evt_one', 'evt_two']);
+  });
+});
+
+describe('createDeliverHandler', () => {
+  let secrets: MemorySecretStore;
+
+  beforeEach(() => {
+    secrets = new MemorySecretStore({ [CRM_TOKEN_NAME]: CRM_TOKEN });
+    config = testConfig({
+      destinations: {
+        crm: {
+          connector: 'http',
+          url: 'https://crm.example.com/api',
+          secret: CRM_TOKEN_NAME,
+          retry: { maxReceiveCount: 3 },
+        },
+      },
+      flows: [{ name: 'customers', entity: 'customer', from: ['stripe'], to: ['crm'] }],
+    });
+  });
+
+  function deliverHandler(fetch: typeof globalThis.fetch) {
+    const destination = config.destinations.crm;
+    if (!destination) throw new Error('no crm destination');
+    return createDeliverHandler({
+      destinationName: 'crm',
+      destination,
+      connector: httpConnector,
+      logger: silent(),
+      telemetry,
+      secrets,
+      clock,
+      fetch,
+      state,
+      visibility,
+    });
+  }
+
+  function message(id: string, version = V1, name = 'Jenny Rosen'): DeliveryMessage {
+    return {
+      v: 1,
+      flow: 'customers',
+      destination: 'crm',
+      entity: 'customer',
+      id,
+      source: 'stripe',
+      sourceId: `cus_${id}`,
+      version,
+      deleted: false,
+      data: { email: `${id}@example.com`, name, refs: { stripe: `cus_${id}` } },
+      eventId: `evt_${id}_${version}`,
+      receivedAt: clock.now() - 1500,
+      routedFrom: `inbound-${id}-${version}`,
+    };
+  }
+
+  function fifo(msg: DeliveryMessage, messageId: string, receiveCount = 1): SQSRecord {
+    return sqsRecord(JSON.stringify(msg), { messageId, groupId: `customer#${msg.id}`, receiveCount });
+  }
+
+  /** The destination answers per canonical id. */
+  function byId(answers: Record<string, () => Response>) {
+    return fakeFetch((call: FetchCall) => {
+      const { id } = JSON.parse(call.body) as { id: string };
+      const answer = answers[id];
+      return answer ? answer() : jsonResponse(200, { id: `crm-${id}` });
+    });
+  }
+
+  it('delivers, counts per lane and reports no failures', async () => {
+    const destination = byId({});
+    const response = await deliverHandler(destination.fetch)(
+      sqsEvent([fifo(message('a'), 'm1'), fifo(message('b'), 'm2')]),
+      lambdaContext('deliver-crm'),
+    );
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(destination.calls).toHaveLength(2);
+    expect(telemetry.total('delivered', { flow: 'customers', destination: 'crm' })).toBe(2);
+    expect(telemetry.timings).toEqual([
+      {
+        metric: 'endToEndLatency',
+        dimensions: { flow: 'customers', destination: 'crm' },
+        milliseconds: 1500,
+      },
+      {
+        metric: 'endToEndLatency',
+        dimensions: { flow: 'customers', destination: 'crm' },
+        milliseconds: 1500,
+      },
+    ]);
+    expect(telemetry.flushes).toBe(1);
+  });
+
+  it('counts a skip with its reason', async () => {
+    const destination = byId({});
+    const handler = deliverHandler(destination.fetch);
+    await handler(sqsEvent([fifo(message('a'), 'm1')]), lambdaContext('deliver-crm'));
+    const response = await handler(sqsEvent([fifo(message('a'), 'm1-again')]), lambdaContext('deliver-crm'));
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(destination.calls).toHaveLength(1);
+    expect(telemetry.total('skipped', { destination: 'crm', reason: 'duplicate' })).toBe(1);
+  });
+
+  it('reports a transient failure and delays it at least as long as Retry-After', async () => {
+    const destination = byId({ a: () => jsonResponse(503, {}, { 'Retry-After': '45' }) });
+    const response = await deliverHandler(destination.fetch)(
+      sqsEvent([fifo(message('a'), 'm1')]),
+      lambdaContext('deliver-crm'),
+    );
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
+    expect(visibility.delays).toHaveLength(1);
+    expect(visibility.delays[0]?.seconds).toBeGreaterThanOrEqual(45);
+    expect(telemetry.total('retried', { flow: 'customers', destination: 'crm' })).toBe(1);
+    expect(state.mappings.size).toBe(0);
+  });
+
+  it('on the final receive counts the record dead-lettered and sets no delay', async () => {
+    const destination = byId({ a: () => jsonResponse(500) });
+    const response = await deliverHandler(destination.fetch)(
+      sqsEvent([fifo(message('a'), 'm1', 3)]),
+      lambdaContext('deliver-crm'),
+    );
+    expect(failedIds(response)).toEqual(['m1']);
+    expect(visibility.delays).toEqual([{ receiptHandle: 'rh-m1', seconds: 0 }]);
+    expect(telemetry.total('deadLettered', { flow: 'customers', destination: 'crm' })).toBe(1);
+    expect(telemetry.total('retried')).toBe(0);
+  });
+
+  it('accounts for a held-back record on its final receive: it reaches the DLQ with the one that failed', async () => {
+    // a2 comes back with a1 every time (same group, FIFO order), so its receive count keeps pace and
+    // SQS dead-letters both together; a2 is never attempted, so only the handler can count it (G3).
+    const destination = byId({ a: () => jsonResponse(500) });
+    const response = await deliverHandler(destination.fetch)(
+      sqsEvent([fifo(message('a', V1), 'a1', 3), fifo(message('a', V1 + 1, 'v2'), 'a2', 3)]),
+      lambdaContext('deliver-crm'),
+    );
+    expect(failedIds(response)).toEqual(['a1', 'a2']);
+    expect(destination.calls).toHaveLength(1);
+    expect(telemetry.total('deadLettered', { destination: 'crm' })).toBe(2);
+  });
+
+  it('quarantines a fatal rejection without reporting it or burning a retry', async () => {
+    const destination = byId({ a: () => jsonResponse(422, { error: 'email taken' }) });
+    const msg = message('a');
+    const response = await deliverHandler(destination.fetch)(
+      sqsEvent([fifo(msg, 'm1')]),
+      lambdaContext('deliver-crm'),
+    );
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(visibility.delays).toEqual([]);
+    expect(state.quarantined).toEqual([
+      {
+        stage: 'deliver',
+        source: 'stripe',
+        eventId: msg.eventId,
+        flow: 'customers',
+        destination: 'crm',
+        entity: 'customer',
+        reasons: [{ rule: 'destination.rejected', message: 'HTTP 422: {"error":"email taken"}' }],
+        payload: msg,
+        quarantinedAt: clock.now(),
+      },
+    ]);
+    expect(telemetry.total('quarantined', { flow: 'customers', destination: 'crm' })).toBe(1);
+  });
+
+  it('quarantines a message it cannot read', async () => {
+    const response = await deliverHandler(byId({}).fetch)(
+      sqsEvent([sqsRecord('{"v":1}', { messageId: 'm-bad', groupId: 'customer#x' })]),
+      lambdaContext('deliver-crm'),
+    );
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(state.quarantined[0]).toMatchObject({
+      stage: 'deliver',
+      eventId: 'm-bad',
+      flow: '(unreadable)',
+      reasons: [{ rule: 'message.shape' }],
+    });
+  });
+
+  it('holds back later records of a failed group, but not other groups', async () => {
+    const destination = byId({ a: () => jsonResponse(503) });
+    const records = [
+      fifo(message('a', V1), 'a1'),
+      fifo(message('b', V1), 'b1'),
+      fifo(message('a', V1 + 1, 'Jenny v2'), 'a2'),
+      fifo(message('c', V1), 'c1'),
+      fifo(message('b', V1 + 1, 'Bob v2'), 'b2'),
+    ];
+    const response = await deliverHandler(destination.fetch)(sqsEvent(records), lambdaContext('deliver-crm'));
+
+    expect(failedIds(response)).toEqual(['a1', 'a2']);
+    expect(destination.calls.map((c) => (JSON.parse(c.body) as { id: string; version: string }).id)).toEqual([
+      'a',
+      'b',
+      'c',
+      'b',
+    ]);
+    // a1 backs off; a2, never attempted, is made visible at once: left in flight it would lock its
+    // group for the whole visibility timeout, long after a1's backoff ended.
+    expect(visibility.delays.map((d) => [d.receiptHandle, d.seconds === 0])).toEqual([
+      ['rh-a1', false],
+      ['rh-a2', true],
+    ]);
+    expect(state.mappings.get('customer#b#crm')?.versions).toEqual({ stripe: V1 + 1 });
+    expect(state.mappings.has('customer#a#crm')).toBe(false);
+  });
+});
+
+describe('createIngestHandler', () => {
+  let queue: MemoryInboundQueue;
+  let secrets: MemorySecretStore;
+  const body = stripeCustomerEvent({ eventId: 'evt_http', created: V1 });
+
+  beforeEach(() => {
+    queue = new MemoryInboundQueue();
+    secrets = new MemorySecretStore({ [STRIPE_SECRET_NAME]: STRIPE_SECRET });
+  });
+
+  function ingestHandler(overrides: { clock?: Clock } = {}) {
+    return createIngestHandler({
+      config,
+      queue,
+      secrets,
+      telemetry,
+      clock: overrides.clock ?? clock,
+      logger: silent(),
+    });
+  }
+
+  function signature(payload: string): string {
+    return stripeHeader(payload, STRIPE_SECRET, Math.floor(clock.now() / 1000));
+  }
+
+  it('answers 202 with the event id, reading headers case-insensitively', async () => {
+    const result = await ingestHandler()(
+      apiGatewayV2Event({ source: 'stripe', body, headers: { 'Stripe-Signature': signature(body) } }),
+      lambdaContext('ingest'),
+    );
+    expect(result).toEqual({
+      statusCode: 202,
+      headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+      body: JSON.stringify({ eventId: 'evt_http' }),
+    });
+    expect(queue.sent[0]?.body).toBe(body);
+    expect(telemetry.flushes).toBe(1);
+  });
+
+  it('verifies a base64-encoded body over its decoded bytes', async () => {
+    const unicode = stripeCustomerEvent({ eventId: 'evt_b64', created: V1, name: 'Zoë Ångström' });
+    const result = await ingestHandler()(
+      apiGatewayV2Event({
+        source: 'stripe',
+        body: unicode,
+        base64: true,
+        headers: { 'stripe-signature': signature(unicode) },
+      }),
+      lambdaContext('ingest'),
+    );
+    expect(result.statusCode).toBe(202);
+    expect(queue.sent[0]?.body).toBe(unicode);
+  });
+
+  it('answers a rejection with its status and a JSON error body', async () => {
+    const result = await ingestHandler()(
+      apiGatewayV2Event({
+        source: 'stripe',
+        body,
+        headers: { 'stripe-signature': `t=${V1},v1=${'0'.repeat(64)}` },
+      }),
+      lambdaContext('ingest'),
+    );
+    expect(result.statusCode).toBe(401);
+    expect(JSON.parse(String(result.body))).toEqual({
+      error: 'bad_signature',
+      message: 'No v1 signature in Stripe-Signature matches a signing secret',
+    });
+  });
+
+  it('answers 400 to a request with no body', async () => {
+    const result = await ingestHandler()(
+      apiGatewayV2Event({ source: 'stripe', headers: { 'stripe-signature': signature('') } }),
+      lambdaContext('ingest'),
+    );
+    expect(result.statusCode).toBe(400);
+    expect(JSON.parse(String(result.body))).toMatchObject({ error: 'malformed_body' });
+  });
+
+  it('answers 500 without details when something unexpected breaks', async () => {
+    const broken: Clock = {
+      now: () => {
+        throw new Error(`clock exploded near ${STRIPE_SECRET}`);
+      },
+    };
+    const result = await ingestHandler({ clock: broken })(
+      apiGatewayV2Event({ source: 'stripe', body, headers: { 'stripe-signature': signature(body) } }),
+      lambdaContext('ingest'),
+    );
+    expect(result.statusCode).toBe(500);
+    expect(JSON.parse(String(result.body))).toEqual({
+      error: 'internal_error',
+      message: 'The hub could not take the event; retry later',
+    });
+    expect(queue.sent).toEqual([]);
+    expect(telemetry.flushes).toBe(1);
+  });
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});

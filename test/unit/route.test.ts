@@ -1,0 +1,370 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { SwitchyardConfig } from '../../functions/core/config.js';
+import { FatalError, TransientError } from '../../functions/core/errors.js';
+import type { DeliveryMessage } from '../../functions/core/messages.js';
+import { type RouteDeps, routeEnvelope } from '../../functions/core/route.js';
+import { STRIPE_SECRET_NAME, testConfig } from '../support/config.js';
+import {
+  idSequence,
+  ManualClock,
+  MemoryDeliveryQueues,
+  MemoryLog,
+  MemoryTelemetry,
+} from '../support/fakes.js';
+import { MemoryStateStore } from '../support/memory-state-store.js';
+import { type CustomerEventOptions, envelopeFor, stripeCustomerEvent } from '../support/stripe.js';
+
+const CUSTOMER = 'cus_NffrFeUfNV2Hib';
+const V1 = 1_714_564_800;
+
+let state: MemoryStateStore;
+let queues: MemoryDeliveryQueues;
+let telemetry: MemoryTelemetry;
+let log: MemoryLog;
+let clock: ManualClock;
+let config: SwitchyardConfig;
+let newId: () => string;
+
+function deps(): RouteDeps {
+  return { config, state, deliveryQueues: queues, telemetry, clock, log, newId };
+}
+
+let inboundMessages = 0;
+
+/** Routes one inbound message; `routedFrom` names it (a fresh id unless the test retries one). */
+function route(event: CustomerEventOptions = {}, source = 'stripe', routedFrom?: string) {
+  inboundMessages += 1;
+  return routeEnvelope(
+    envelopeFor(stripeCustomerEvent(event), { source, receivedAt: clock.now() }),
+    deps(),
+    routedFrom ?? `inbound-${inboundMessages}`,
+  );
+}
+
+function sentTo(destination: string): DeliveryMessage[] {
+  return queues.sent.filter((m) => m.destination === destination);
+}
+
+beforeEach(() => {
+  state = new MemoryStateStore();
+  queues = new MemoryDeliveryQueues();
+  telemetry = new MemoryTelemetry();
+  log = new MemoryLog();
+  clock = new ManualClock();
+  config = testConfig();
+  newId = idSequence('cust');
+});
+
+describe('routeEnvelope', () => {
+  it('turns a new Stripe customer into one canonical delivery message per lane', async () => {
+    const result = await route(
+      { eventId: 'evt_created', created: V1, email: '  Jenny.Rosen@Example.COM ', name: ' Jenny Rosen ' },
+      'stripe',
+      'inbound-msg-1',
+    );
+
+    expect(result).toEqual({
+      lanes: [
+        { lane: { flow: 'customers', destination: 'crm' }, kind: 'enqueued' },
+        { lane: { flow: 'customers', destination: 'erp' }, kind: 'enqueued' },
+      ],
+      quarantine: [],
+    });
+    const data = {
+      email: 'jenny.rosen@example.com',
+      name: 'Jenny Rosen',
+      phone: '+14155552671',
+      address: {
+        line1: '510 Townsend St',
+        line2: null,
+        city: 'San Francisco',
+        region: 'CA',
+        postalCode: '94103',
+        country: 'US',
+      },
+      refs: { stripe: CUSTOMER },
+      updatedAt: new Date(V1 * 1000).toISOString(),
+    };
+    const common = {
+      v: 1,
+      flow: 'customers',
+      entity: 'customer',
+      id: 'cust-1',
+      source: 'stripe',
+      sourceId: CUSTOMER,
+      version: V1,
+      deleted: false,
+      data,
+      eventId: 'evt_created',
+      receivedAt: clock.now(),
+      routedFrom: 'inbound-msg-1',
+    };
+    expect(queues.sent).toEqual([
+      { ...common, destination: 'crm' },
+      { ...common, destination: 'erp' },
+    ]);
+    expect(state.xrefs.get(`stripe#customer#${CUSTOMER}`)).toBe('cust-1');
+    expect(state.canonical.get('customer#cust-1')).toMatchObject({
+      versions: { stripe: V1 },
+      refs: { stripe: CUSTOMER },
+      revision: 1,
+      deleted: false,
+      data,
+    });
+  });
+
+  it('upper-cases the country code and keeps a null the source sent', async () => {
+    await route({
+      address: {
+        line1: '1 Rue de Rivoli',
+        line2: null,
+        city: 'Paris',
+        state: null,
+        postal_code: '75001',
+        country: 'fr',
+      },
+      phone: null,
+    });
+    expect(sentTo('crm')[0]?.data).toMatchObject({
+      phone: null,
+      address: { line1: '1 Rue de Rivoli', city: 'Paris', region: null, country: 'FR' },
+    });
+  });
+
+  it('skips an event type no connector maps, touching nothing', async () => {
+    const body = JSON.stringify({
+      id: 'evt_inv',
+      type: 'invoice.paid',
+      created: V1,
+      data: { object: { id: 'in_1' } },
+    });
+    const result = await routeEnvelope(envelopeFor(body), deps(), 'inbound-1');
+    expect(result).toEqual({
+      lanes: [],
+      unrouted: { kind: 'skipped', reason: 'unmapped_event' },
+      quarantine: [],
+    });
+    expect(queues.sent).toEqual([]);
+    expect(state.calls.getXref + state.calls.putCanonical + state.calls.putQuarantine).toBe(0);
+  });
+
+  it('skips a record no flow carries from this source', async () => {
+    config = testConfig({
+      sources: {
+        stripe: { connector: 'stripe', secret: STRIPE_SECRET_NAME },
+        'stripe-eu': { connector: 'stripe', secret: 'acme/stripe-eu' },
+      },
+    });
+    const result = await route({}, 'stripe-eu');
+    expect(result).toEqual({ lanes: [], unrouted: { kind: 'skipped', reason: 'no_flow' }, quarantine: [] });
+    expect(queues.sent).toEqual([]);
+    expect(state.xrefs.size).toBe(0);
+  });
+
+  describe('validation', () => {
+    it('quarantines a customer with an invalid email, with a named reason and a redacted value', async () => {
+      const result = await route({ eventId: 'evt_bad', email: 'jenny.rosen@example' });
+
+      const reason = {
+        rule: 'customer.email.format',
+        field: 'email',
+        message: 'must be a valid email address',
+        value: expect.any(String),
+      };
+      expect(result.lanes).toEqual([
+        { lane: { flow: 'customers', destination: 'crm' }, kind: 'quarantined' },
+        { lane: { flow: 'customers', destination: 'erp' }, kind: 'quarantined' },
+      ]);
+      expect(result.quarantine).toEqual([
+        {
+          reasons: [reason],
+          lanes: [
+            { flow: 'customers', destination: 'crm' },
+            { flow: 'customers', destination: 'erp' },
+          ],
+        },
+      ]);
+      const value = result.quarantine[0]?.reasons[0]?.value ?? '';
+      expect(value).not.toContain('jenny.rosen');
+      expect(value).not.toContain('example');
+      expect(value).toMatch(/\*\*\*/);
+
+      expect(queues.sent).toEqual([]);
+      expect(state.xrefs.size).toBe(0);
+      expect(state.canonical.size).toBe(0);
+      expect(state.quarantined).toEqual([
+        {
+          stage: 'route',
+          source: 'stripe',
+          eventId: 'evt_bad',
+          entity: 'customer',
+          reasons: [reason],
+          payload: envelopeFor(stripeCustomerEvent({ eventId: 'evt_bad', email: 'jenny.rosen@example' }), {
+            receivedAt: clock.now(),
+          }),
+          quarantinedAt: clock.now(),
+        },
+      ]);
+    });
+
+    it.each([
+      ['a missing email', { email: null }, 'customer.email.required', 'email'],
+      [
+        'a country that is not ISO 3166-1 alpha-2',
+        { address: { country: 'USA' } },
+        'customer.address.country.format',
+        'address.country',
+      ],
+    ])('quarantines a customer with %s', async (_label, event, rule, field) => {
+      const result = await route(event as CustomerEventOptions);
+      expect(result.quarantine[0]?.reasons).toEqual([expect.objectContaining({ rule, field })]);
+      expect(queues.sent).toEqual([]);
+    });
+
+    it('fails if a customer event lacks the customer id, naming the field', async () => {
+      const body = JSON.stringify({
+        id: 'evt_x',
+        type: 'customer.updated',
+        created: V1,
+        data: { object: {} },
+      });
+      const error = await routeEnvelope(envelopeFor(body), deps(), 'inbound-1').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(FatalError);
+      expect((error as FatalError).message).toBe(
+        'Stripe customer.updated event lacks data.object.id or created',
+      );
+      expect((error as FatalError).reasons).toEqual([
+        expect.objectContaining({ rule: 'stripe.event.shape', field: 'data.object.id' }),
+      ]);
+    });
+
+    it('fails if the envelope names a source the config no longer has', async () => {
+      const error = await route({}, 'shopify').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(FatalError);
+      expect((error as FatalError).message).toBe(
+        'Envelope names source "shopify", which the config no longer has',
+      );
+      expect((error as FatalError).reasons[0]?.rule).toBe('route.source.unknown');
+    });
+  });
+
+  describe('versions', () => {
+    it('merges a newer update into the same canonical entity', async () => {
+      await route({ created: V1, name: 'Jenny Rosen' });
+      const result = await route({ type: 'customer.updated', created: V1 + 60, name: 'Jenny Rosen-Smith' });
+      expect(result.lanes.map((o) => o.kind)).toEqual(['enqueued', 'enqueued']);
+      expect(sentTo('crm').map((m) => [m.id, m.version, m.data.name])).toEqual([
+        ['cust-1', V1, 'Jenny Rosen'],
+        ['cust-1', V1 + 60, 'Jenny Rosen-Smith'],
+      ]);
+      expect(state.canonical.get('customer#cust-1')).toMatchObject({
+        revision: 2,
+        versions: { stripe: V1 + 60 },
+      });
+    });
+
+    it('skips a stale update that arrives after a newer one, and keeps the newer data', async () => {
+      await route({ type: 'customer.updated', created: V1 + 60, name: 'Newer' });
+      const result = await route({ type: 'customer.updated', created: V1, name: 'Older' });
+      expect(result).toEqual({
+        lanes: [
+          { lane: { flow: 'customers', destination: 'crm' }, kind: 'skipped', reason: 'stale' },
+          { lane: { flow: 'customers', destination: 'erp' }, kind: 'skipped', reason: 'stale' },
+        ],
+        quarantine: [],
+      });
+      expect(queues.sent).toHaveLength(2);
+      expect(state.canonical.get('customer#cust-1')?.data.name).toBe('Newer');
+    });
+
+    it('forwards an equal version again, so a retry after a failed enqueue still reaches the destinations', async () => {
+      queues.failWith = new TransientError('SQS throttled');
+      await expect(route({ created: V1 }, 'stripe', 'inbound-7')).rejects.toThrow('SQS throttled');
+      expect(state.canonical.get('customer#cust-1')?.versions).toEqual({ stripe: V1 });
+
+      queues.failWith = undefined;
+      // The same inbound message, received again.
+      const result = await route({ created: V1 }, 'stripe', 'inbound-7');
+      expect(result.lanes.map((o) => o.kind)).toEqual(['enqueued', 'enqueued']);
+      expect(queues.sent.map((m) => [m.destination, m.id, m.version, m.routedFrom])).toEqual([
+        ['crm', 'cust-1', V1, 'inbound-7'],
+        ['erp', 'cust-1', V1, 'inbound-7'],
+      ]);
+    });
+
+    it('re-forwards a provider retry of the same event, as a message of its own', async () => {
+      await route({ eventId: 'evt_same', created: V1 }, 'stripe', 'inbound-a');
+      await route({ eventId: 'evt_same', created: V1 }, 'stripe', 'inbound-b');
+      const [first, , again] = queues.sent;
+      // Same content, so deliver skips it as a duplicate (and counts it); only the inbound message differs.
+      expect(again).toEqual({ ...first, routedFrom: 'inbound-b' });
+      expect(first?.routedFrom).toBe('inbound-a');
+    });
+
+    it('turns a deletion into a tombstone carrying only the refs', async () => {
+      await route({ created: V1 });
+      await route({ type: 'customer.deleted', created: V1 + 1 });
+      const tombstone = sentTo('crm')[1];
+      expect(tombstone).toMatchObject({
+        id: 'cust-1',
+        deleted: true,
+        version: V1 + 1,
+        data: { refs: { stripe: CUSTOMER } },
+      });
+      expect(Object.keys(tombstone?.data ?? {})).toEqual(['refs']);
+      expect(state.canonical.get('customer#cust-1')?.deleted).toBe(true);
+    });
+  });
+
+  describe('cross-reference', () => {
+    it('ends with one canonical id when two routes of the same new customer race', async () => {
+      const [a, b] = await Promise.all([
+        route({ eventId: 'evt_a', created: V1 }),
+        route({ eventId: 'evt_b', type: 'customer.updated', created: V1 + 1, name: 'Jenny R.' }),
+      ]);
+      // Both saw no xref and both tried to claim one: the race really happened.
+      expect(state.calls.claimXref).toBe(2);
+      // And both tried to create the canonical item: one write lost and was merged again on a re-read.
+      expect(state.calls.putCanonical).toBe(3);
+      expect(state.xrefs.size).toBe(1);
+      const ids = new Set(queues.sent.map((m) => m.id));
+      expect(ids).toEqual(new Set([state.xrefs.get(`stripe#customer#${CUSTOMER}`)]));
+      expect(state.canonical.size).toBe(1);
+      // Whatever the interleaving, the newer version wins and nothing is lost.
+      const canonical = [...state.canonical.values()][0];
+      expect(canonical?.versions).toEqual({ stripe: V1 + 1 });
+      expect(canonical?.data.name).toBe('Jenny R.');
+      for (const outcome of [...a.lanes, ...b.lanes]) expect(['enqueued', 'skipped']).toContain(outcome.kind);
+    });
+
+    it('reuses the canonical id already claimed for the source id', async () => {
+      await route({ created: V1 });
+      await route({ type: 'customer.updated', created: V1 + 5 });
+      expect(state.calls.claimXref).toBe(1);
+      expect(new Set(queues.sent.map((m) => m.id))).toEqual(new Set(['cust-1']));
+    });
+  });
+
+  describe('ownership', () => {
+    it('drops the fields another system owns and counts them', async () => {
+      config = testConfig({
+        sources: {
+          stripe: { connector: 'stripe', secret: STRIPE_SECRET_NAME },
+          shop: { connector: 'stripe', secret: 'acme/shop' },
+        },
+        flows: [{ name: 'customers', entity: 'customer', from: ['stripe', 'shop'], to: ['crm'] }],
+        ownership: { customer: { name: 'shop', phone: 'shop' } },
+      });
+      await route({ name: 'Jenny from Stripe', phone: '+14155550000' });
+      const data = sentTo('crm')[0]?.data ?? {};
+      expect(data).not.toHaveProperty('name');
+      expect(data).not.toHaveProperty('phone');
+      expect(data.email).toBe('jenny.rosen@example.com');
+      expect(telemetry.total('fieldSkipped', { source: 'stripe', reason: 'not_owned' })).toBe(2);
+
+      await route({ name: 'Jenny from the shop' }, 'shop');
+      const fromShop = queues.sent.find((m) => m.source === 'shop');
+      expect(fromShop?.data.name).toBe('Jenny from the shop');
+    });
+  });
+});
