@@ -1,103 +1,26 @@
-import { resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { readdir } from 'node:fs/promises';
+import { Command } from 'commander';
 import { ConfigError } from '../functions/core/errors.js';
-import { startDemo } from '../local/demo/demo.js';
-import { FileSecretStore } from '../local/file-secrets.js';
-import { loadConfigFile } from '../local/load-config.js';
-import { startRuntime } from '../local/runtime.js';
-import type { HubStats } from '../local/stats.js';
 
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65_535)
-    throw new InvalidArgumentError(`not a port number (got "${value}")`);
-  return n;
-}
-
-function summary(stats: HubStats): string {
-  const t = stats.totals;
-  const rejected = Object.values(stats.sources).reduce(
-    (n, s) => n + Object.values(s.rejected).reduce((a, b) => a + b, 0),
-    0,
-  );
-  return `accepted ${t.accepted} | delivered ${t.delivered} | skipped ${t.skipped} | quarantined ${t.quarantined} | dead-lettered ${t.deadLettered} | in flight ${t.inFlight} | rejected ${rejected} | ${stats.balanced ? 'balanced' : 'NOT balanced'}`;
-}
-
+/**
+ * The CLI. Each command lives in local/commands/<name>.ts and exports `register(program)`, so a new
+ * command is a new file.
+ */
 const program = new Command('switchyard').description('Switchyard integration hub');
-
-program
-  .command('dev')
-  .description('Run the hub locally on embedded emulators (dynalite, fauxqs)')
-  .option('--config <file>', 'hub config module', 'switchyard.config.ts')
-  .option(
-    '--secrets <file>',
-    'secrets file (name -> value), the local Secrets Manager',
-    '.switchyard/secrets.json',
-  )
-  .option('--port <n>', 'port for the webhook endpoint', port, 3000)
-  .option('--data <dir>', 'where local state is kept', '.switchyard')
-  .option('--demo', 'add simulated Stripe and CRM systems and send them realistic traffic', false)
-  .option('--log-level <level>', 'handler log level: DEBUG, INFO, WARN, ERROR, SILENT', 'WARN')
-  .action(
-    async (options: {
-      config: string;
-      secrets: string;
-      port: number;
-      data: string;
-      demo: boolean;
-      logLevel: string;
-    }) => {
-      let config = await loadConfigFile(options.config);
-      const demo = options.demo ? await startDemo(config) : undefined;
-      if (demo) {
-        config = demo.config;
-        console.log(`demo: destinations point at the simulated CRM ${demo.crm.url}`);
-      }
-      const runtime = await startRuntime({
-        config,
-        secrets: new FileSecretStore(resolve(options.secrets), demo?.secrets ?? {}),
-        dataDir: resolve(options.data),
-        port: options.port,
-        logLevel: options.logLevel.toUpperCase() as 'WARN',
-      });
-      console.log(
-        `Switchyard ready at ${runtime.url} (webhooks: ${runtime.topology.routes.map((r) => `${runtime.url}${r.path}`).join(', ')})`,
-      );
-
-      let last = '';
-      const ticker = setInterval(() => {
-        void runtime.stats().then((stats) => {
-          const line = summary(stats);
-          if (line !== last) console.log(line);
-          last = line;
-        });
-      }, 1000);
-
-      let stopping = false;
-      const shutdown = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        console.log(`${signal}: draining...`);
-        clearInterval(ticker);
-        void (async () => {
-          await runtime.stop();
-          await demo?.stop();
-          console.log('stopped');
-          process.exit(0);
-        })();
-      };
-      process.on('SIGINT', () => shutdown('SIGINT'));
-      process.on('SIGTERM', () => shutdown('SIGTERM'));
-
-      if (demo) await demo.run(runtime.url, (line) => console.log(line));
-    },
-  );
+const commandsDir = new URL('../local/commands/', import.meta.url);
+const files = (await readdir(commandsDir)).filter((f) => /^[a-z-]+\.ts$/.test(f)).sort();
+for (const file of files) {
+  const module = (await import(new URL(file, commandsDir).href)) as { register?: (program: Command) => void };
+  module.register?.(program);
+}
 
 program.parseAsync().catch((error: unknown) => {
-  if (error instanceof ConfigError) {
-    console.error(error.message);
-  } else {
-    console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-  }
+  console.error(
+    error instanceof ConfigError
+      ? error.message
+      : error instanceof Error
+        ? (error.stack ?? error.message)
+        : String(error),
+  );
   process.exit(1);
 });
