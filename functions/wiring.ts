@@ -2,14 +2,16 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DynamoStateStore } from './aws/dynamo-state-store.js';
+import { DynamoPollStateStore, DynamoStateStore } from './aws/dynamo-state-store.js';
 import { SqsDeliveryQueues, SqsInboundQueue, SqsMessageVisibility } from './aws/sqs.js';
 import { destinationConnector } from './connectors/registry.js';
 import type { SwitchyardConfig } from './core/config.js';
 import { ConfigError, MissingEnvironmentError } from './core/errors.js';
 import { type Clock, type SecretStore, systemClock, type Telemetry } from './core/ports.js';
+import { POLL_TIMEOUT_SECONDS } from './core/topology.js';
 import { createDeliverHandler } from './handlers/deliver-handler.js';
 import { createIngestHandler } from './handlers/ingest-handler.js';
+import { createPollHandler } from './handlers/poll-handler.js';
 import { createRouteHandler } from './handlers/route-handler.js';
 
 /** What every function of one process shares: built once, at load (Lambda) or start (local). */
@@ -96,5 +98,17 @@ export function deliverHandlerFromEnv(env: Env, shared: SharedDeps) {
     connector: destinationConnector(destination.connector),
     state: stateStore(env, shared),
     visibility: new SqsMessageVisibility(shared.sqs, required(env, 'SOURCE_QUEUE_URL')),
+  });
+}
+
+export function pollHandlerFromEnv(env: Env, shared: SharedDeps) {
+  return createPollHandler({
+    ...shared,
+    clock: shared.clock ?? systemClock,
+    fetch: shared.fetch ?? globalThis.fetch,
+    state: new DynamoPollStateStore(shared.dynamo, required(env, 'STATE_TABLE_NAME')),
+    queue: new SqsInboundQueue(shared.sqs, required(env, 'INBOUND_QUEUE_URL')),
+    // Outlives the function timeout, so a poll that is still running is never overlapped.
+    leaseMs: (POLL_TIMEOUT_SECONDS + 60) * 1000,
   });
 }

@@ -16,6 +16,8 @@ export interface HubServerOptions {
   readonly invokeIngest: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
   readonly stats: () => Promise<unknown>;
   readonly isDraining: () => boolean;
+  /** `POST /_switchyard/poll/{source}`: one poll now (what `switchyard poll <source>` calls). */
+  readonly pollNow?: (source: string) => Promise<unknown>;
 }
 
 const WEBHOOK_PATH = /^\/webhooks\/([^/]+)\/?$/;
@@ -60,6 +62,8 @@ export function apiGatewayEvent(req: IncomingMessage, source: string, body: Buff
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
   }
+  // API Gateway tells the function how the caller connected; so does the local stand-in.
+  headers['x-forwarded-proto'] ??= 'http';
   const url = new URL(req.url ?? '/', 'http://localhost');
   const now = Date.now();
   return {
@@ -116,6 +120,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HubSer
     return sendJson(res, 200, { ok: true });
   }
   if (path === '/_switchyard/stats' && req.method === 'GET') return sendJson(res, 200, await options.stats());
+  const poll = /^\/_switchyard\/poll\/([a-z][a-z0-9-]{0,30})$/.exec(path);
+  if (poll && req.method === 'POST' && options.pollNow) {
+    try {
+      return sendJson(res, 200, await options.pollNow(poll[1] ?? ''));
+    } catch (error) {
+      return sendJson(res, 502, { error: 'poll_failed', message: (error as Error).message });
+    }
+  }
   const webhook = WEBHOOK_PATH.exec(path);
   if (webhook) {
     if (req.method !== 'POST') {

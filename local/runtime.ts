@@ -5,12 +5,15 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { SwitchyardConfig } from '../functions/core/config.js';
+import type { PollResult } from '../functions/core/poll.js';
 import type { Clock, SecretStore } from '../functions/core/ports.js';
 import { deriveTopology, type EnvRef, type FunctionSpec, type Topology } from '../functions/core/topology.js';
+import type { PollEvent } from '../functions/handlers/poll-handler.js';
 import {
   deliverHandlerFromEnv,
   type Env,
   ingestHandlerFromEnv,
+  pollHandlerFromEnv,
   routeHandlerFromEnv,
   type SharedDeps,
 } from '../functions/wiring.js';
@@ -19,6 +22,7 @@ import { createHubServer, listen } from './http-server.js';
 import { lambdaContext } from './lambda-context.js';
 import { createLogger, type Logger as RuntimeLogger } from './log.js';
 import { provision } from './provision.js';
+import { LocalScheduler } from './scheduler.js';
 import { SqsEventSourcePoller } from './sqs-poller.js';
 import { type HubStats, LocalTelemetry } from './stats.js';
 
@@ -46,6 +50,8 @@ export interface StartRuntimeOptions {
    */
   readonly instrumentHandlerClients?: (clients: { sqs: SQSClient; dynamodb: DynamoDBClient }) => void;
   /** Called after every function invocation with its wall time (what Lambda would bill). */
+  /** Fire the config's schedules (default true); tests that poll by hand turn it off. */
+  readonly schedules?: boolean;
   readonly onInvocation?: (functionKey: string, durationMs: number, records: number) => void;
 }
 
@@ -60,6 +66,8 @@ export interface HubRuntime {
   readonly queueUrls: Readonly<Record<string, string>>;
   readonly deadLetterUrls: Readonly<Record<string, string>>;
   stats(): Promise<HubStats>;
+  /** Runs one poll of a polled source now, through the real poll function. */
+  pollNow(source: string): Promise<PollResult>;
   /** Resolves once nothing is in flight anywhere (or rejects after `timeoutMs`). */
   settle(timeoutMs?: number): Promise<HubStats>;
   /**
@@ -169,6 +177,20 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
       : undefined;
   const ingest = warmPool(() => ingestHandlerFromEnv(envOf(ingestSpec), shared()), timed(ingestSpec.key));
 
+  // Polled sources: the poll function, fired by the local scheduler or `switchyard poll <source>`.
+  const pollSpec = topology.functions.find((fn) => fn.kind === 'poll');
+  const pollFunction = pollSpec
+    ? warmPool<PollEvent, PollResult>(
+        () => pollHandlerFromEnv(envOf(pollSpec), shared()),
+        timed(pollSpec.key),
+      )
+    : undefined;
+  const pollNow = async (source: string): Promise<PollResult> => {
+    if (!pollFunction || !pollSpec) throw new Error(`No polled source named "${source}"`);
+    return pollFunction({ source }, lambdaContext(`${topology.name}-poll`, pollSpec.timeoutSeconds));
+  };
+  const scheduler = new LocalScheduler(topology.schedules, (schedule) => pollNow(schedule.source), log);
+
   const pollers: SqsEventSourcePoller[] = [];
   for (const spec of topology.functions) {
     if (!spec.consumes) continue;
@@ -245,9 +267,11 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
       ingest(event, lambdaContext(`${topology.name}-ingest`, ingestSpec.timeoutSeconds)),
     stats,
     isDraining: () => draining,
+    pollNow: (source) => pollNow(source),
   });
   const url = await listen(server, options.host ?? '127.0.0.1', options.port ?? 3000);
   for (const poller of pollers) poller.start();
+  if (options.schedules !== false) scheduler.start();
 
   async function settle(timeoutMs = 30_000): Promise<HubStats> {
     const deadline = Date.now() + timeoutMs;
@@ -282,10 +306,12 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     deadLetterUrls: provisioned.deadLetterUrls,
     stats,
     settle,
+    pollNow,
     stop(stopOptions = {}) {
       stopped ??= (async () => {
         // Keep listening while draining, so callers get a clear 503 rather than a refused connection.
         draining = true;
+        await scheduler.stop();
         try {
           await settle(stopOptions.drainTimeoutMs ?? 10_000);
         } catch {

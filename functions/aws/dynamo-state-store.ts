@@ -1,7 +1,13 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Entity } from '../core/config.js';
-import type { CanonicalItem, DeliveryMapping, QuarantineItem, StateStore } from '../core/ports.js';
+import type {
+  CanonicalItem,
+  DeliveryMapping,
+  PollStateStore,
+  QuarantineItem,
+  StateStore,
+} from '../core/ports.js';
 
 /**
  * The state table: one DynamoDB table, single-item conditional writes only (no transactions:
@@ -135,5 +141,87 @@ export class DynamoStateStore implements StateStore {
         },
       }),
     );
+  }
+}
+
+/** Lease and cursor items of polled sources: `POLL#<source>` / `LEASE` and `CURSOR`. */
+export class DynamoPollStateStore implements PollStateStore {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  private async put(
+    item: Record<string, unknown>,
+    condition: string,
+    values: Record<string, unknown>,
+    names?: Record<string, string>,
+  ): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: item,
+          ConditionExpression: condition,
+          ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
+          ...(names ? { ExpressionAttributeNames: names } : {}),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
+  acquireLease(source: string, owner: string, untilMs: number, nowMs: number): Promise<boolean> {
+    return this.put(
+      { pk: `POLL#${source}`, sk: 'LEASE', owner, until: untilMs },
+      'attribute_not_exists(pk) OR #until < :now OR #owner = :owner',
+      { ':now': nowMs, ':owner': owner },
+      { '#until': 'until', '#owner': 'owner' },
+    );
+  }
+
+  async releaseLease(source: string, owner: string): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: `POLL#${source}`, sk: 'LEASE' },
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      );
+    } catch (error) {
+      // Someone else's lease now (ours expired): theirs to release.
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    }
+  }
+
+  async getCursor(source: string): Promise<number | undefined> {
+    const result = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: `POLL#${source}`, sk: 'CURSOR' },
+        ConsistentRead: true,
+      }),
+    );
+    return typeof result.Item?.cursor === 'number' ? result.Item.cursor : undefined;
+  }
+
+  async putCursor(
+    source: string,
+    expected: number | undefined,
+    next: number,
+  ): Promise<'written' | 'conflict'> {
+    const written = await this.put(
+      { pk: `POLL#${source}`, sk: 'CURSOR', cursor: next },
+      expected === undefined ? 'attribute_not_exists(pk)' : '#cursor = :expected',
+      expected === undefined ? {} : { ':expected': expected },
+      expected === undefined ? undefined : { '#cursor': 'cursor' },
+    );
+    return written ? 'written' : 'conflict';
   }
 }

@@ -18,10 +18,26 @@ export class SqsInboundQueue implements InboundQueue {
     private readonly queueUrl: string,
   ) {}
 
-  async send(envelope: Envelope): Promise<void> {
-    await this.client.send(
-      new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(envelope) }),
-    );
+  async send(envelopes: readonly Envelope[]): Promise<void> {
+    const [only] = envelopes;
+    if (envelopes.length === 1 && only) {
+      await this.client.send(
+        new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(only) }),
+      );
+      return;
+    }
+    for (let start = 0; start < envelopes.length; start += SQS_BATCH_LIMIT) {
+      const chunk = envelopes.slice(start, start + SQS_BATCH_LIMIT);
+      const result = await this.client.send(
+        new SendMessageBatchCommand({
+          QueueUrl: this.queueUrl,
+          Entries: chunk.map((envelope, i) => ({ Id: String(i), MessageBody: JSON.stringify(envelope) })),
+        }),
+      );
+      if (result.Failed && result.Failed.length > 0) {
+        throw new TransientError(`${result.Failed.length} of ${chunk.length} events were not queued`);
+      }
+    }
   }
 }
 

@@ -32,19 +32,21 @@ async function deliver(call: DestinationCall): Promise<{ destinationId?: string 
   if (call.token) headers.Authorization = `Bearer ${call.token}`;
   let response: Response;
   try {
-    response = await call.fetch(call.url, {
+    response = await call.fetch(call.destination.url, {
       method: 'POST',
       headers,
       body: httpDestinationBody(call),
       // Never follow: fetch would repeat a 301/302/303 as a bodiless GET, and a 200 to that GET
       // would count as delivered while nothing was written.
       redirect: 'manual',
-      signal: AbortSignal.timeout(call.timeoutMs),
+      signal: AbortSignal.timeout(call.destination.timeoutMs),
     });
   } catch (error) {
     const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
     throw new TransientError(
-      timedOut ? `Destination did not answer within ${call.timeoutMs} ms` : 'Destination unreachable',
+      timedOut
+        ? `Destination did not answer within ${call.destination.timeoutMs} ms`
+        : 'Destination unreachable',
       {},
       { cause: error },
     );

@@ -1,17 +1,64 @@
-import type { DESTINATION_CONNECTORS, SOURCE_CONNECTORS } from '../core/config.js';
+import type { DestinationConfig, SourceConfig } from '../core/config.js';
+import { FatalError } from '../core/errors.js';
+import type { Envelope, SourceRecord } from '../core/messages.js';
+import { githubConnector } from './github.js';
+import { hmacConnector } from './hmac.js';
 import { httpConnector } from './http.js';
+import { hubspotConnector } from './hubspot.js';
+import { mapEvent } from './mapping.js';
+import { shopifyConnector } from './shopify.js';
+import { slackConnector } from './slack.js';
+import { standardWebhooksConnector } from './standard-webhooks.js';
 import { stripeConnector } from './stripe.js';
-import type { DestinationConnector, SourceConnector } from './types.js';
+import type { DestinationConnector, WebhookConnector } from './types.js';
 
-const sources: Record<(typeof SOURCE_CONNECTORS)[number], SourceConnector> = { stripe: stripeConnector };
-const destinations: Record<(typeof DESTINATION_CONNECTORS)[number], DestinationConnector> = {
+type WebhookName = Exclude<SourceConfig['connector'], 'rest-poll'>;
+
+/** Webhook connectors by name. Polled sources (rest-poll) are driven by the poll step instead. */
+const webhooks: { readonly [C in WebhookName]?: WebhookConnector<C> } = {
+  stripe: stripeConnector,
+  shopify: shopifyConnector,
+  hubspot: hubspotConnector,
+  github: githubConnector,
+  slack: slackConnector,
+  'standard-webhooks': standardWebhooksConnector,
+  hmac: hmacConnector,
+};
+
+const destinations: { readonly [C in DestinationConfig['connector']]?: DestinationConnector } = {
   http: httpConnector,
 };
 
-export function sourceConnector(name: (typeof SOURCE_CONNECTORS)[number]): SourceConnector {
-  return sources[name];
+export function webhookConnector<C extends WebhookName>(name: C): WebhookConnector<C> {
+  const connector = webhooks[name] as WebhookConnector<C> | undefined;
+  if (!connector) throw new Error(`No webhook connector "${name}" in this build`);
+  return connector;
 }
 
-export function destinationConnector(name: (typeof DESTINATION_CONNECTORS)[number]): DestinationConnector {
-  return destinations[name];
+export function destinationConnector(name: DestinationConfig['connector']): DestinationConnector {
+  const connector = destinations[name];
+  if (!connector) throw new Error(`No destination connector "${name}" in this build`);
+  return connector;
+}
+
+/**
+ * The canonical records in one accepted event, by the source's connector: its built-in mapping, or
+ * the source's `map` for polled items. Throws FatalError (quarantine) when it cannot.
+ */
+export function recordsFor(envelope: Envelope, source: SourceConfig): readonly SourceRecord[] {
+  if (source.connector === 'rest-poll') {
+    let item: unknown;
+    try {
+      item = JSON.parse(envelope.body);
+    } catch (error) {
+      throw new FatalError(
+        'Polled item is not JSON',
+        [{ rule: 'poll.item.json', message: 'body is not JSON' }],
+        { cause: error },
+      );
+    }
+    return mapEvent(item, source.map, envelope.headers);
+  }
+  const connector = webhookConnector(source.connector) as WebhookConnector<typeof source.connector>;
+  return connector.toRecords(envelope, source as never);
 }

@@ -1,7 +1,7 @@
 import { FatalError, RejectedRequestError } from '../core/errors.js';
 import type { Envelope, SourceRecord } from '../core/messages.js';
 import { hmac, macMatches } from './signing.js';
-import type { ParsedEvent, SourceConnector, VerifyOptions, WebhookRequest } from './types.js';
+import type { ParsedEvent, VerifyOptions, WebhookConnector, WebhookRequest } from './types.js';
 
 const SIGNATURE_HEADER = 'stripe-signature';
 
@@ -28,7 +28,11 @@ export function parseStripeSignatureHeader(header: string): StripeSignatureHeade
   return timestamp === undefined || signatures.length === 0 ? undefined : { timestamp, signatures };
 }
 
-function verify(request: WebhookRequest, options: VerifyOptions): { secretIndex: number } {
+function verify(
+  request: WebhookRequest,
+  options: VerifyOptions,
+  settings: { readonly toleranceSeconds: number },
+): { secretIndex: number } {
   const header = request.headers[SIGNATURE_HEADER] ?? '';
   const parsed = parseStripeSignatureHeader(header);
   if (!parsed) {
@@ -53,22 +57,22 @@ function verify(request: WebhookRequest, options: VerifyOptions): { secretIndex:
   // Checked after the signature, since only a verified timestamp means anything. Unlike Stripe's SDK,
   // a timestamp too far in the future is rejected too: a clock that far ahead is a replay risk.
   const ageSeconds = options.now / 1000 - parsed.timestamp;
-  if (Math.abs(ageSeconds) > options.toleranceSeconds) {
+  if (Math.abs(ageSeconds) > settings.toleranceSeconds) {
     throw new RejectedRequestError(
       401,
       'timestamp_out_of_window',
-      `Stripe-Signature timestamp is ${Math.round(Math.abs(ageSeconds))} s ${ageSeconds > 0 ? 'old' : 'in the future'}; the window is ${options.toleranceSeconds} s`,
+      `Stripe-Signature timestamp is ${Math.round(Math.abs(ageSeconds))} s ${ageSeconds > 0 ? 'old' : 'in the future'}; the window is ${settings.toleranceSeconds} s`,
     );
   }
   return { secretIndex };
 }
 
-function parse(_request: WebhookRequest, body: unknown): ParsedEvent {
+function parse(request: WebhookRequest, body: unknown): ParsedEvent[] {
   const id = (body as { id?: unknown } | null)?.id;
   if (typeof id !== 'string' || id.length === 0 || id.length > 255) {
     throw new RejectedRequestError(400, 'missing_event_id', 'A Stripe event needs a string "id" (evt_...)');
   }
-  return { eventId: id, keepHeaders: {} };
+  return [{ eventId: id, body: request.rawBody.toString('utf8'), keepHeaders: {} }];
 }
 
 interface StripeEvent {
@@ -152,9 +156,10 @@ function toRecords(envelope: Envelope): readonly SourceRecord[] {
   ];
 }
 
-export const stripeConnector: SourceConnector = {
+export const stripeConnector: WebhookConnector<'stripe'> = {
+  kind: 'webhook',
   name: 'stripe',
-  requiredHeaders: [SIGNATURE_HEADER],
+  requiredHeaders: () => [SIGNATURE_HEADER],
   verify,
   parse,
   toRecords,

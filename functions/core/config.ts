@@ -1,15 +1,28 @@
+import { search } from '@aws-lambda-powertools/jmespath';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 
-/** Source connectors this build ships. A config naming any other fails at synth or start. */
-export const SOURCE_CONNECTORS = ['stripe'] as const;
+/** Webhook source connectors this build ships. A config naming any other fails at synth or start. */
+export const WEBHOOK_CONNECTORS = [
+  'stripe',
+  'shopify',
+  'hubspot',
+  'github',
+  'slack',
+  'standard-webhooks',
+  'hmac',
+] as const;
+/** Polled source connectors (for APIs without webhooks). */
+export const POLL_CONNECTORS = ['rest-poll'] as const;
+export const SOURCE_CONNECTORS = [...WEBHOOK_CONNECTORS, ...POLL_CONNECTORS] as const;
 /** Destination connectors this build ships. */
-export const DESTINATION_CONNECTORS = ['http'] as const;
+export const DESTINATION_CONNECTORS = ['http', 'hubspot'] as const;
 /** Canonical entities a flow can carry. */
-export const ENTITIES = ['customer'] as const;
+export const ENTITIES = ['customer', 'order'] as const;
 /** Fields of each canonical entity that can have an owner (refs and updatedAt belong to the hub). */
-const CANONICAL_FIELDS: Record<(typeof ENTITIES)[number], readonly string[]> = {
+export const CANONICAL_FIELDS: Record<(typeof ENTITIES)[number], readonly string[]> = {
   customer: ['email', 'name', 'phone', 'address'],
+  order: ['customerId', 'customerEmail', 'number', 'currency', 'totalMinor', 'lines', 'status', 'placedAt'],
 };
 
 const resourceName = z
@@ -20,13 +33,141 @@ const secretName = z
   .string()
   .regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'must be a Secrets Manager name (letters, digits, /_+=.@-)');
 
-const sourceSchema = z.strictObject({
-  connector: z.enum(SOURCE_CONNECTORS),
-  /** Secrets Manager name of the signing secret(s): a string, a JSON list [current, previous], or {current, previous}. */
-  secret: secretName,
-  /** Seconds a signed timestamp may differ from now. */
-  toleranceSeconds: z.number().int().min(1).max(3600).default(300),
+/** A JMESPath expression, compiled at load so a typo fails at synth rather than on the first event. */
+const jmesPath = z
+  .string()
+  .min(1)
+  .superRefine((expression, ctx) => {
+    try {
+      search(expression, {});
+    } catch (error) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `is not a valid JMESPath expression (${(error as Error).message})`,
+      });
+    }
+  });
+
+/** A record a mapping function returns: the same shape the built-in connectors produce. */
+export interface MappedRecord {
+  readonly entity: (typeof ENTITIES)[number];
+  readonly id: string;
+  readonly version: number;
+  readonly deleted?: boolean;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+/** The escape hatch: a TypeScript function from one event to its records. */
+export type MapFunction = (
+  event: unknown,
+  context: { readonly headers: Readonly<Record<string, string>> },
+) => readonly MappedRecord[];
+
+/**
+ * A declarative mapping from one event (or one polled item) to canonical records, in JMESPath:
+ * `{ entity: 'customer', id: 'data.id', version: 'data.updated', fields: { email: 'data.email' } }`.
+ */
+const declarativeMap = z.strictObject({
+  entity: z.enum(ENTITIES),
+  /** Where the records are in the event, when it carries several (default: the event is one record). */
+  records: jmesPath.optional(),
+  id: jmesPath,
+  /** A number, or an ISO 8601 date (ordered by its epoch milliseconds). */
+  version: jmesPath,
+  deleted: jmesPath.optional(),
+  fields: z.record(z.string(), jmesPath),
 });
+export type DeclarativeMap = z.output<typeof declarativeMap>;
+
+const mapSchema = z.union([
+  declarativeMap,
+  z.custom<MapFunction>((value) => typeof value === 'function', 'must be a mapping object or a function'),
+]);
+
+const tolerance = z.number().int().min(1).max(3600).default(300);
+
+/** Secrets Manager name of the signing secret(s): a string, a JSON list [current, previous], or {current, previous}. */
+const signing = { secret: secretName, toleranceSeconds: tolerance };
+
+const sourceSchema = z.discriminatedUnion(
+  'connector',
+  [
+    z.strictObject({ connector: z.literal('stripe'), ...signing }),
+    z.strictObject({ connector: z.literal('shopify'), secret: secretName }),
+    z.strictObject({ connector: z.literal('hubspot'), ...signing }),
+    z.strictObject({ connector: z.literal('github'), secret: secretName, map: mapSchema }),
+    z.strictObject({ connector: z.literal('slack'), ...signing, map: mapSchema }),
+    z.strictObject({
+      connector: z.literal('standard-webhooks'),
+      ...signing,
+      /** Header prefix: `webhook-*` (Standard Webhooks) or `svix-*` (Svix). */
+      headerPrefix: z.enum(['webhook', 'svix']).default('webhook'),
+      map: mapSchema,
+    }),
+    z.strictObject({
+      connector: z.literal('hmac'),
+      ...signing,
+      /** Header carrying the signature. */
+      header: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name'),
+      algorithm: z.enum(['sha1', 'sha256', 'sha512']).default('sha256'),
+      encoding: z.enum(['hex', 'base64']).default('hex'),
+      /** Text before the signature in the header, e.g. `sha256=`. */
+      prefix: z.string().default(''),
+      /** What is signed: `{body}`, `{timestamp}`, `{method}` and `{url}` are replaced. */
+      signedPayload: z.string().includes('{body}', { message: 'must include {body}' }).default('{body}'),
+      timestampHeader: z
+        .string()
+        .regex(/^[A-Za-z0-9-]+$/, 'must be a header name')
+        .optional(),
+      timestampUnit: z.enum(['s', 'ms']).default('s'),
+      /** Where the event id is: a header name, or a JMESPath into the body. */
+      eventId: z.union([
+        z.strictObject({ header: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be a header name') }),
+        z.strictObject({ path: jmesPath }),
+      ]),
+      map: mapSchema,
+    }),
+    z.strictObject({
+      connector: z.literal('rest-poll'),
+      /** EventBridge Scheduler expression. */
+      schedule: z
+        .string()
+        .regex(
+          /^(rate\(\s*[1-9]\d*\s+(minute|minutes|hour|hours|day|days)\s*\)|cron\(\s*\S+(\s+\S+){5}\s*\))$/,
+          "must be 'rate(N minutes|hours|days)' or a 6-field 'cron(...)'",
+        ),
+      url: z.url({ protocol: /^https?$/ }),
+      /** Secrets Manager name of the API credential, if the API needs one. */
+      secret: secretName.optional(),
+      auth: z
+        .union([
+          z.strictObject({ type: z.literal('bearer') }),
+          z.strictObject({ type: z.literal('api-key'), header: z.string().default('x-api-key') }),
+        ])
+        .optional(),
+      /** Query parameter that asks for records updated since the cursor. */
+      cursorParam: z.string().min(1).default('updated_since'),
+      /** Record field holding its update time (ISO 8601 or epoch milliseconds); it is the cursor. */
+      cursorField: z.string().min(1).default('updated_at'),
+      /** Where the records are in a page. */
+      items: jmesPath.default('@'),
+      /** Where the next page's URL is in the body; without it, the `Link: <...>; rel="next"` header. */
+      nextLink: jmesPath.optional(),
+      /** Re-read this much before the cursor on every poll: late rows and equal timestamps are never missed. */
+      lookbackSeconds: z.number().int().min(0).max(86_400).default(300),
+      /** Cursor for the first poll (ISO 8601); default: the epoch, i.e. everything. */
+      initialCursor: z.iso.datetime().optional(),
+      /** Most pages one poll reads; the rest waits for the next poll. */
+      maxPages: z.number().int().min(1).max(10_000).default(100),
+      map: mapSchema,
+    }),
+  ],
+  {
+    error: (issue) =>
+      issue.code === 'invalid_union'
+        ? `unknown connector (known: ${SOURCE_CONNECTORS.join(', ')})`
+        : undefined,
+  },
+);
 
 const retrySchema = z.strictObject({
   /** Receives before a message moves to the DLQ (SQS maxReceiveCount). */
@@ -37,6 +178,7 @@ const retrySchema = z.strictObject({
 
 const destinationSchema = z.strictObject({
   connector: z.enum(DESTINATION_CONNECTORS),
+  /** http: the endpoint records are POSTed to. hubspot: the API base URL (https://api.hubapi.com). */
   url: z.url({ protocol: /^https?$/ }),
   /** Secrets Manager name of the bearer token, if the destination needs one. */
   secret: secretName.optional(),
@@ -67,6 +209,12 @@ const configSchema = z.strictObject({
       email: z.email().optional(),
       latencyP99Seconds: z.number().positive().default(60),
       oldestMessageAgeSeconds: z.number().int().positive().default(900),
+      /** Percent of a function's invocations that may fail (Lambda Errors / Invocations) over 5 minutes. */
+      errorRatePercent: z.number().positive().max(100).default(5),
+      /** Percent of a lane's or a source's routed events that may be quarantined over 15 minutes. */
+      quarantineRatePercent: z.number().positive().max(100).default(5),
+      /** Width, in standard deviations, of the expected band for accepted events per source. */
+      volumeAnomalyStdDevs: z.number().positive().max(10).default(3),
     })
     .prefault({}),
   limits: z

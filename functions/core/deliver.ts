@@ -61,9 +61,9 @@ export async function deliverMessage(message: DeliveryMessage, deps: DeliverDeps
     message,
     entity: message.entity,
     idempotencyKey: key,
-    url: deps.destination.url,
+    destination: deps.destination,
+    ...(mapping ? { mapping } : {}),
     ...(token === undefined ? {} : { token }),
-    timeoutMs: deps.destination.timeoutMs,
     fetch: deps.fetch,
   });
   const destinationId = result.destinationId ?? mapping?.destinationId;

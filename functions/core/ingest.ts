@@ -1,5 +1,6 @@
-import { sourceConnector } from '../connectors/registry.js';
+import { webhookConnector } from '../connectors/registry.js';
 import { signingSecrets } from '../connectors/signing.js';
+import type { WebhookConnector } from '../connectors/types.js';
 import type { SwitchyardConfig } from './config.js';
 import { QueueUnavailableError, RejectedRequestError, SwitchyardError } from './errors.js';
 import type { Envelope } from './messages.js';
@@ -15,6 +16,9 @@ export interface IngestDeps {
 
 export interface IngestRequest {
   readonly source: string;
+  readonly method: string;
+  /** The URL as the caller used it (see WebhookRequest.url). */
+  readonly url: string;
   /** Header names lower-cased. */
   readonly headers: Readonly<Record<string, string | undefined>>;
   readonly rawBody: Buffer;
@@ -22,9 +26,9 @@ export interface IngestRequest {
 
 export interface IngestResponse {
   readonly status: number;
-  readonly body: Readonly<Record<string, string>>;
-  /** Present once the event is on the inbound queue. */
-  readonly envelope?: Envelope;
+  readonly body: Readonly<Record<string, string | readonly string[]>>;
+  /** Present once the events are on the inbound queue. */
+  readonly envelopes?: readonly Envelope[];
 }
 
 /** The signing secret could not be read; answered 503 so the provider retries. */
@@ -43,21 +47,30 @@ function reject(status: number, error: string, message: string): IngestResponse 
 export async function acceptWebhook(request: IngestRequest, deps: IngestDeps): Promise<IngestResponse> {
   const { config, telemetry } = deps;
   const source = config.sources[request.source];
-  if (!source) {
+  if (!source || source.connector === 'rest-poll') {
     telemetry.count('rejected', { source: '(unknown)', reason: 'unknown_source' });
     return reject(404, 'unknown_source', `No source named "${request.source.slice(0, 64)}" is configured`);
   }
   const dims = { source: request.source };
   telemetry.count('received', dims);
   try {
-    const envelope = await verifyAndWrap(request, deps);
+    const envelopes = await verifyAndWrap(request, deps);
     try {
-      await deps.queue.send(envelope);
+      await deps.queue.send(envelopes);
     } catch (error) {
       throw new QueueUnavailableError('The inbound queue did not take the event', { cause: error });
     }
-    telemetry.count('accepted', dims);
-    return { status: 202, body: { eventId: envelope.eventId }, envelope };
+    telemetry.count('accepted', dims, envelopes.length);
+    const [first] = envelopes;
+    return {
+      status: 202,
+      // One id for the usual single event; a batch (HubSpot) also lists every id.
+      body:
+        envelopes.length === 1
+          ? { eventId: first?.eventId ?? '' }
+          : { eventId: first?.eventId ?? '', eventIds: envelopes.map((e) => e.eventId) },
+      envelopes,
+    };
   } catch (error) {
     if (error instanceof RejectedRequestError) {
       telemetry.count('rejected', { ...dims, reason: error.code });
@@ -75,10 +88,13 @@ export async function acceptWebhook(request: IngestRequest, deps: IngestDeps): P
   }
 }
 
-async function verifyAndWrap(request: IngestRequest, deps: IngestDeps): Promise<Envelope> {
+async function verifyAndWrap(request: IngestRequest, deps: IngestDeps): Promise<Envelope[]> {
   const source = deps.config.sources[request.source];
-  if (!source) throw new RejectedRequestError(404, 'unknown_source', 'Unknown source');
-  const connector = sourceConnector(source.connector);
+  if (!source || source.connector === 'rest-poll')
+    throw new RejectedRequestError(404, 'unknown_source', 'Unknown source');
+  // The union narrows per connector; each connector reads only its own settings.
+  const connector = webhookConnector(source.connector) as WebhookConnector<typeof source.connector>;
+  const settings = source as never;
   // Cheap checks first: size and headers cost nothing, an HMAC over 256 KiB does.
   if (request.rawBody.length > deps.config.limits.maxBodyBytes) {
     throw new RejectedRequestError(
@@ -87,7 +103,7 @@ async function verifyAndWrap(request: IngestRequest, deps: IngestDeps): Promise<
       `Body is ${request.rawBody.length} bytes; the limit is ${deps.config.limits.maxBodyBytes}`,
     );
   }
-  for (const header of connector.requiredHeaders) {
+  for (const header of connector.requiredHeaders(settings)) {
     if (!request.headers[header]) {
       throw new RejectedRequestError(400, 'missing_header', `Required header ${header} is missing`);
     }
@@ -99,11 +115,7 @@ async function verifyAndWrap(request: IngestRequest, deps: IngestDeps): Promise<
     throw new SecretUnavailableError(`Signing secret ${source.secret} is unavailable`, { cause: error });
   }
   const now = deps.clock.now();
-  const { secretIndex } = connector.verify(request, {
-    secrets,
-    toleranceSeconds: source.toleranceSeconds,
-    now,
-  });
+  const { secretIndex } = connector.verify(request, { secrets, now }, settings);
   deps.telemetry.count('signatureVerified', {
     source: request.source,
     secret: secretIndex === 0 ? 'current' : 'previous',
@@ -120,13 +132,14 @@ async function verifyAndWrap(request: IngestRequest, deps: IngestDeps): Promise<
   } catch (error) {
     throw new RejectedRequestError(400, 'malformed_body', 'Body is not valid JSON', { cause: error });
   }
-  const parsed = connector.parse(request, body);
-  return {
+  const events = connector.parse(request, body, settings);
+  if (events.length === 0) throw new RejectedRequestError(400, 'no_events', 'The body holds no event');
+  return events.map((event) => ({
     v: 1,
     source: request.source,
-    eventId: parsed.eventId,
+    eventId: event.eventId,
     receivedAt: now,
-    headers: parsed.keepHeaders,
-    body: text,
-  };
+    headers: event.keepHeaders,
+    body: event.body,
+  }));
 }

@@ -8,8 +8,8 @@ import type { DeliveryMessage, Envelope } from './messages.js';
  */
 
 export interface InboundQueue {
-  /** Resolves only when the queue has durably taken the envelope; throws QueueUnavailableError otherwise. */
-  send(envelope: Envelope): Promise<void>;
+  /** Resolves only when the queue has durably taken every envelope; throws otherwise. */
+  send(envelopes: readonly Envelope[]): Promise<void>;
 }
 
 export interface DeliveryQueues {
@@ -108,4 +108,14 @@ export interface Log {
   info(message: string, ...extra: Record<string, unknown>[]): void;
   warn(message: string, ...extra: Record<string, unknown>[]): void;
   error(message: string, ...extra: Record<string, unknown>[]): void;
+}
+
+/** Lease and cursor of a polled source: single-item conditional writes, like everything else. */
+export interface PollStateStore {
+  /** Takes the lease if it is free, expired or already ours; false when another poll holds it. */
+  acquireLease(source: string, owner: string, untilMs: number, nowMs: number): Promise<boolean>;
+  releaseLease(source: string, owner: string): Promise<void>;
+  getCursor(source: string): Promise<number | undefined>;
+  /** Advances the cursor only if it still holds `expected` (undefined: no cursor yet). */
+  putCursor(source: string, expected: number | undefined, next: number): Promise<'written' | 'conflict'>;
 }

@@ -1,5 +1,6 @@
-import { sourceConnector } from '../connectors/registry.js';
+import { recordsFor } from '../connectors/registry.js';
 import { validateCustomer } from '../model/customer.js';
+import { validateOrder } from '../model/order.js';
 import type { Entity, SwitchyardConfig } from './config.js';
 import { FatalError, type QuarantineReason } from './errors.js';
 import type { DeliveryMessage, Envelope, SourceRecord } from './messages.js';
@@ -54,6 +55,8 @@ function validate(
   switch (record.entity) {
     case 'customer':
       return validateCustomer(record.data);
+    case 'order':
+      return validateOrder(record.data);
   }
 }
 
@@ -141,7 +144,7 @@ export async function routeEnvelope(
       { rule: 'route.source.unknown', field: 'source', message: 'source is not in the config' },
     ]);
   }
-  const records = sourceConnector(source.connector).toRecords(envelope);
+  const records = recordsFor(envelope, source);
   if (records.length === 0)
     return { lanes: [], unrouted: { kind: 'skipped', reason: 'unmapped_event' }, quarantine: [] };
 
@@ -153,7 +156,14 @@ export async function routeEnvelope(
     const lanes = lanesFor(deps.config, envelope.source, record.entity);
     if (lanes.length === 0) continue;
     anyLane = true;
-    const checked = validate(record);
+    // Every record carries its source reference, whether its connector set it or a mapping did not.
+    const checked = validate({
+      ...record,
+      data: {
+        ...record.data,
+        refs: { ...(record.data.refs as object | undefined), [envelope.source]: record.sourceId },
+      },
+    });
     if (!checked.ok) {
       await deps.state.putQuarantine({
         stage: 'route',

@@ -43,7 +43,7 @@ export type EnvRef =
   | { readonly kind: 'queueUrl'; readonly queue: string }
   | { readonly kind: 'queueUrlMap'; readonly queues: Readonly<Record<string, string>> };
 
-export type FunctionKind = 'ingest' | 'route' | 'deliver';
+export type FunctionKind = 'ingest' | 'route' | 'deliver' | 'poll';
 
 export interface FunctionSpec {
   readonly key: string;
@@ -86,6 +86,8 @@ export interface SecretSpec {
 export const INGEST_TIMEOUT_SECONDS = 10;
 export const ROUTE_TIMEOUT_SECONDS = 30;
 export const DELIVER_TIMEOUT_SECONDS = 60;
+/** A poll reads up to maxPages pages; its lease outlives this timeout, so two polls never overlap. */
+export const POLL_TIMEOUT_SECONDS = 300;
 /** AWS asks for a visibility timeout of at least 6x the consuming function's timeout. */
 const VISIBILITY_FACTOR = 6;
 const FOURTEEN_DAYS = 14 * 24 * 3600;
@@ -106,7 +108,12 @@ export function deriveTopology(config: SwitchyardConfig): Topology {
   };
 
   const destinationsInFlows = [...new Set(config.flows.flatMap((flow) => flow.to))];
-  const sourceSecrets = Object.values(config.sources).map((source) => source.secret);
+  const webhookSecrets = Object.values(config.sources).flatMap((source) =>
+    source.connector === 'rest-poll' ? [] : [source.secret],
+  );
+  const polled = Object.entries(config.sources).flatMap(([name, source]) =>
+    source.connector === 'rest-poll' ? [{ name, source }] : [],
+  );
 
   const queues: QueueSpec[] = [
     {
@@ -143,7 +150,7 @@ export function deriveTopology(config: SwitchyardConfig): Topology {
       timeoutSeconds: INGEST_TIMEOUT_SECONDS,
       memoryMb: 512,
       env: { ...common, INBOUND_QUEUE_URL: { kind: 'queueUrl', queue: 'inbound' } },
-      secrets: [...new Set(sourceSecrets)],
+      secrets: [...new Set(webhookSecrets)],
       sendsTo: ['inbound'],
       table: 'none',
     },
@@ -204,8 +211,28 @@ export function deriveTopology(config: SwitchyardConfig): Topology {
     function: 'ingest',
   }));
 
-  // Polled sources (and their schedules) arrive with the rest-poll connector; webhook sources have none.
-  const schedules: ScheduleSpec[] = [];
+  const schedules: ScheduleSpec[] = polled.map(({ name: source, source: settings }) => ({
+    source,
+    expression: settings.schedule,
+    function: 'poll',
+  }));
+  if (polled.length > 0) {
+    functions.push({
+      key: 'poll',
+      kind: 'poll',
+      entry: 'functions/poll.ts',
+      timeoutSeconds: POLL_TIMEOUT_SECONDS,
+      memoryMb: 512,
+      env: {
+        ...common,
+        STATE_TABLE_NAME: { kind: 'tableName' },
+        INBOUND_QUEUE_URL: { kind: 'queueUrl', queue: 'inbound' },
+      },
+      secrets: [...new Set(polled.flatMap(({ source }) => (source.secret ? [source.secret] : [])))],
+      sendsTo: ['inbound'],
+      table: 'read-write',
+    });
+  }
 
   const secretUse = new Map<string, string[]>();
   for (const fn of functions) {

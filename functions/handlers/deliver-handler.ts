@@ -3,10 +3,11 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { DestinationConnector } from '../connectors/types.js';
 import { type DeliverDeps, deliverMessage } from '../core/deliver.js';
 import { FatalError, TransientError } from '../core/errors.js';
 import type { DeliveryMessage } from '../core/messages.js';
-import type { MessageVisibility, Telemetry } from '../core/ports.js';
+import type { Dimensions, MessageVisibility, Telemetry } from '../core/ports.js';
 import { describe, retryLater } from './sqs-failure.js';
 
 export interface DeliverHandlerDeps extends Omit<DeliverDeps, 'log'> {
@@ -60,6 +61,24 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
     telemetry,
   };
 
+  /** The destination connector, timing each call (success or failure) as `destinationCallLatency`. */
+  const timed = (dims: Dimensions): DestinationConnector => {
+    const inner = deps.connector;
+    // Everything else of the connector stays as it is (own properties and prototype alike).
+    const wrapped = Object.create(inner) as {
+      -readonly [K in keyof DestinationConnector]: DestinationConnector[K];
+    };
+    wrapped.deliver = async (call) => {
+      const started = performance.now();
+      try {
+        return await inner.deliver(call);
+      } finally {
+        telemetry.timing('destinationCallLatency', dims, performance.now() - started);
+      }
+    };
+    return wrapped;
+  };
+
   const deliverRecord = async (record: SQSRecord, failedGroups: Set<string>): Promise<void> => {
     let message: DeliveryMessage | undefined;
     let log = logger;
@@ -74,7 +93,7 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
           'An earlier update of this entity failed in this batch; holding this one back',
         );
       }
-      const outcome = await deliverMessage(message, { ...deps, log });
+      const outcome = await deliverMessage(message, { ...deps, connector: timed(lane()), log });
       if (outcome.kind === 'delivered') {
         telemetry.count('delivered', lane());
         telemetry.timing('endToEndLatency', lane(), deps.clock.now() - message.receivedAt);

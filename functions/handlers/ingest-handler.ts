@@ -18,6 +18,16 @@ function lowerCaseHeaders(headers: APIGatewayProxyEventV2['headers'] | undefined
   return out;
 }
 
+/**
+ * The URL as the provider called it, which HubSpot signs: scheme from X-Forwarded-Proto (API Gateway
+ * and the local server set it), host from Host, then the raw path and query.
+ */
+export function callerUrl(event: APIGatewayProxyEventV2, headers: Record<string, string>): string {
+  const scheme = headers['x-forwarded-proto']?.split(',')[0]?.trim() || 'https';
+  const host = headers.host ?? event.requestContext.domainName;
+  return `${scheme}://${host}${event.rawPath}${event.rawQueryString ? `?${event.rawQueryString}` : ''}`;
+}
+
 /** POST /webhooks/{source} behind the HTTP API (payload format 2.0). */
 export function createIngestHandler(deps: IngestHandlerDeps) {
   const { logger } = deps;
@@ -29,14 +39,22 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
       event.body === undefined
         ? Buffer.alloc(0)
         : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+    const headers = lowerCaseHeaders(event.headers);
     try {
-      const result = await acceptWebhook({ source, headers: lowerCaseHeaders(event.headers), rawBody }, deps);
-      if (result.envelope) {
-        logger.info('Webhook accepted', {
+      const result = await acceptWebhook(
+        {
           source,
-          correlationId: result.envelope.eventId,
-          bytes: rawBody.length,
-        });
+          method: event.requestContext.http.method,
+          url: callerUrl(event, headers),
+          headers,
+          rawBody,
+        },
+        deps,
+      );
+      if (result.envelopes) {
+        for (const envelope of result.envelopes) {
+          logger.info('Webhook accepted', { source, correlationId: envelope.eventId, bytes: rawBody.length });
+        }
       } else {
         // Never the body or the signature: only what was wrong.
         logger.warn('Webhook rejected', {

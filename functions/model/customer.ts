@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { QuarantineReason } from '../core/errors.js';
-import { redactValue } from '../core/redact.js';
+import { issuesToReasons } from './reasons.js';
 
 /**
  * Canonical customer v1. `null` means the source cleared a field; an absent field means the source
@@ -38,15 +38,6 @@ export type ValidationResult =
   | { readonly ok: true; readonly data: Record<string, unknown> }
   | { readonly ok: false; readonly reasons: readonly QuarantineReason[] };
 
-function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
-  let value = root;
-  for (const key of path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value;
-}
-
 /**
  * Normalizes and validates a customer. Failures become named, machine-readable reasons with the
  * offending value redacted, ready for the quarantine.
@@ -57,17 +48,5 @@ export function validateCustomer(data: Readonly<Record<string, unknown>>): Valid
     // Drop what the source did not say, so merging cannot erase another system's value.
     return { ok: true, data: JSON.parse(JSON.stringify(parsed.data)) as Record<string, unknown> };
   }
-  return {
-    ok: false,
-    reasons: parsed.error.issues.map((issue) => {
-      const field = issue.path.map(String).join('.');
-      const value = valueAt(data, issue.path);
-      return {
-        rule: `customer.${field || 'record'}.${value === undefined || value === null ? 'required' : 'format'}`,
-        field,
-        message: value === undefined || value === null ? 'is required' : issue.message,
-        value: redactValue(value),
-      };
-    }),
-  };
+  return { ok: false, reasons: issuesToReasons('customer', parsed.error.issues, data) };
 }

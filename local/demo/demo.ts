@@ -30,7 +30,7 @@ export async function startDemo(config: SwitchyardConfig): Promise<Demo> {
     }),
   );
   const stripeSources = Object.entries(config.sources).filter(([, source]) => source.connector === 'stripe');
-  for (const [, source] of stripeSources) secrets[source.secret] = DEMO_STRIPE_SECRET;
+  for (const [, source] of stripeSources) if (source.secret) secrets[source.secret] = DEMO_STRIPE_SECRET;
   const demoConfig: SwitchyardConfig = { ...config, destinations };
 
   async function run(hubUrl: string, report: (line: string) => void): Promise<void> {

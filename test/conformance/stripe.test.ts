@@ -25,10 +25,13 @@ function verify(
 ): { secretIndex: number } {
   return stripeConnector.verify(
     {
+      method: 'POST',
+      url: 'https://hub.example.com/webhooks/stripe',
       headers: { 'stripe-signature': header },
       rawBody: Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8'),
     },
-    { secrets, toleranceSeconds: TOLERANCE, now },
+    { secrets, now },
+    { connector: 'stripe', secret: 'test/stripe', toleranceSeconds: TOLERANCE },
   );
 }
 

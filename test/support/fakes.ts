@@ -35,12 +35,12 @@ export class MemoryInboundQueue implements InboundQueue {
     return this.pending;
   }
 
-  async send(envelope: Envelope): Promise<void> {
+  async send(envelopes: readonly Envelope[]): Promise<void> {
     this.pending += 1;
     try {
       if (this.gate) await this.gate;
       if (this.failWith) throw this.failWith;
-      this.sent.push(structuredClone(envelope));
+      this.sent.push(...envelopes.map((envelope) => structuredClone(envelope)));
     } finally {
       this.pending -= 1;
     }

@@ -49,13 +49,15 @@ export interface TestHub {
 /** The real local runtime (dynalite, fauxqs, real handlers) with a simulated CRM behind it. */
 export async function startTestHub(
   secrets: Record<string, unknown> = { 'e2e/stripe-webhook': STRIPE_SECRET, 'e2e/crm-token': CRM_TOKEN },
+  options: { config?: (crmUrl: string) => SwitchyardConfig; schedules?: boolean } = {},
 ): Promise<TestHub> {
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-e2e-'));
   const secretsFile = join(dir, 'secrets.json');
   await writeFile(secretsFile, JSON.stringify(secrets));
   const crm = await startCrmDestination({ token: CRM_TOKEN });
   const runtime = await startRuntime({
-    config: e2eConfig(crm.url),
+    config: options.config ? options.config(crm.url) : e2eConfig(crm.url),
+    schedules: options.schedules ?? true,
     secrets: new FileSecretStore(secretsFile),
     dataDir: dir,
     inMemory: true,

@@ -156,7 +156,7 @@ describe('SQS adapters', () => {
         headers: {},
         body: '{"id":"evt_1"}',
       };
-      await new SqsInboundQueue(sqs, INBOUND_QUEUE).send(envelope);
+      await new SqsInboundQueue(sqs, INBOUND_QUEUE).send([envelope]);
       const input = sqsMock.commandCalls(SendMessageCommand)[0]?.args[0].input;
       expect(input?.QueueUrl).toBe(INBOUND_QUEUE);
       expect(JSON.parse(input?.MessageBody ?? '')).toEqual(envelope);
@@ -165,14 +165,9 @@ describe('SQS adapters', () => {
     it('fails if SQS does', async () => {
       sqsMock.on(SendMessageCommand).rejects(new Error('AWS.SimpleQueueService.NonExistentQueue'));
       await expect(
-        new SqsInboundQueue(sqs, INBOUND_QUEUE).send({
-          v: 1,
-          source: 's',
-          eventId: 'e',
-          receivedAt: 1,
-          headers: {},
-          body: '{}',
-        }),
+        new SqsInboundQueue(sqs, INBOUND_QUEUE).send([
+          { v: 1, source: 's', eventId: 'e', receivedAt: 1, headers: {}, body: '{}' },
+        ]),
       ).rejects.toThrow('NonExistentQueue');
     });
   });

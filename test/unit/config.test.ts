@@ -47,7 +47,13 @@ describe('loadConfig', () => {
       retry: { maxReceiveCount: 8, baseDelaySeconds: 2, maxDelaySeconds: 300 },
     });
     expect(config.ownership).toEqual({});
-    expect(config.alarms).toEqual({ latencyP99Seconds: 60, oldestMessageAgeSeconds: 900 });
+    expect(config.alarms).toEqual({
+      latencyP99Seconds: 60,
+      oldestMessageAgeSeconds: 900,
+      errorRatePercent: 5,
+      quarantineRatePercent: 5,
+      volumeAnomalyStdDevs: 3,
+    });
     expect(config.limits).toEqual({ maxBodyBytes: 256 * 1024 });
     expect(config.logs).toEqual({ level: 'INFO', retentionDays: 30 });
     expect(config.quarantine).toEqual({ retentionDays: 14 });

@@ -39,7 +39,13 @@ function post(
   source = 'stripe',
 ): Promise<IngestResponse> {
   return acceptWebhook(
-    { source, headers, rawBody: Buffer.isBuffer(payload) ? payload : Buffer.from(payload, 'utf8') },
+    {
+      source,
+      method: 'POST',
+      url: `https://hub.example.com/webhooks/${source}`,
+      headers,
+      rawBody: Buffer.isBuffer(payload) ? payload : Buffer.from(payload, 'utf8'),
+    },
     deps(),
   );
 }
@@ -68,7 +74,7 @@ describe('acceptWebhook', () => {
     expect(queue.sent).toEqual([
       { v: 1, source: 'stripe', eventId: 'evt_1PQ8nB2eZvKYlo2C', receivedAt: clock.now(), headers: {}, body },
     ]);
-    expect(response.envelope).toEqual(queue.sent[0]);
+    expect(response.envelopes).toEqual(queue.sent);
   });
 
   it('keeps no signature header in the envelope', async () => {
