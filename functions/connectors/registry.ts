@@ -4,6 +4,7 @@ import type { Envelope, SourceRecord } from '../core/messages.js';
 import { githubConnector } from './github.js';
 import { hmacConnector } from './hmac.js';
 import { httpConnector } from './http.js';
+import { hubspotDestination } from './hubspot-destination.js';
 import { hubspotConnector } from './hubspot.js';
 import { mapEvent } from './mapping.js';
 import { shopifyConnector } from './shopify.js';
@@ -27,6 +28,7 @@ const webhooks: { readonly [C in WebhookName]?: WebhookConnector<C> } = {
 
 const destinations: { readonly [C in DestinationConfig['connector']]?: DestinationConnector } = {
   http: httpConnector,
+  hubspot: hubspotDestination,
 };
 
 export function webhookConnector<C extends WebhookName>(name: C): WebhookConnector<C> {

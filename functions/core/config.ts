@@ -333,6 +333,13 @@ export function loadConfig(input: unknown): SwitchyardConfig {
       }
     }
   }
+  config.flows.forEach((flow, i) => {
+    flow.to.forEach((destination, j) => {
+      if (config.destinations[destination]?.connector === 'hubspot' && flow.entity !== 'customer') {
+        problems.push(`flows[${i}].to[${j}]: the hubspot destination takes customers (contacts), not ${flow.entity}`);
+      }
+    });
+  });
   for (const [name, destination] of Object.entries(config.destinations)) {
     if (destination.retry.maxDelaySeconds < destination.retry.baseDelaySeconds) {
       problems.push(

@@ -1,0 +1,144 @@
+import { FatalError, TransientError } from '../core/errors.js';
+import { parseRetryAfter } from './http.js';
+import type { DestinationCall, DestinationConnector } from './types.js';
+
+interface CanonicalCustomer {
+  email?: string;
+  name?: string | null;
+  phone?: string | null;
+  address?: {
+    line1?: string | null;
+    line2?: string | null;
+    city?: string | null;
+    region?: string | null;
+    postalCode?: string | null;
+    country?: string | null;
+  } | null;
+}
+
+/** HubSpot contact properties from a canonical customer; `null` clears a property, absent leaves it. */
+export function hubspotContactProperties(data: Readonly<Record<string, unknown>>): Record<string, string> {
+  const customer = data as CanonicalCustomer;
+  const properties: Record<string, string> = {};
+  const set = (name: string, value: string | null | undefined) => {
+    if (value !== undefined) properties[name] = value ?? '';
+  };
+  set('email', customer.email);
+  if (customer.name !== undefined) {
+    const [first = '', ...rest] = (customer.name ?? '').trim().split(/\s+/);
+    set('firstname', first);
+    set('lastname', rest.join(' '));
+  }
+  set('phone', customer.phone);
+  if (customer.address !== undefined) {
+    const a = customer.address ?? {};
+    set('address', [a.line1, a.line2].filter(Boolean).join(', '));
+    set('city', a.city);
+    set('state', a.region);
+    set('zip', a.postalCode);
+    set('country', a.country);
+  }
+  return properties;
+}
+
+interface HubSpotError {
+  message?: string;
+  category?: string;
+  errors?: { message?: string; context?: Record<string, unknown> }[];
+}
+
+async function call(
+  request: DestinationCall,
+  path: string,
+  body: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const base = request.destination.url.replace(/\/+$/, '');
+  let response: Response;
+  try {
+    response = await request.fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(request.token ? { authorization: `Bearer ${request.token}` } : {}),
+      },
+      body: JSON.stringify(body),
+      redirect: 'manual',
+      signal: AbortSignal.timeout(request.destination.timeoutMs),
+    });
+  } catch (error) {
+    throw new TransientError('HubSpot unreachable or too slow', {}, { cause: error });
+  }
+  const text = await response.text().catch(() => '');
+  let json: Record<string, unknown> = {};
+  try {
+    json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    // Keep the status; a non-JSON body only loses the error detail.
+  }
+  const status = response.status;
+  if (status === 429 || status === 408 || status >= 500) {
+    const retryAfterSeconds = parseRetryAfter(response.headers.get('retry-after'), Date.now());
+    throw new TransientError(`HubSpot answered ${status}`, {
+      status,
+      // HubSpot's secondly limit resets within a second or so; its daily limit does not, but
+      // backoff and the DLQ alarm bound that case.
+      ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+    });
+  }
+  if (status < 200 || status >= 300 || status === 207) {
+    const error = json as HubSpotError;
+    const detail =
+      error.errors
+        ?.map((e) => e.message)
+        .filter(Boolean)
+        .join('; ') ||
+      error.message ||
+      text.slice(0, 200);
+    throw new FatalError(`HubSpot rejected the contact (${status})`, [
+      {
+        rule: 'destination.rejected',
+        message: `HTTP ${status}${error.category ? ` ${error.category}` : ''}: ${detail}`,
+      },
+    ]);
+  }
+  return { status, json };
+}
+
+/**
+ * HubSpot CRM v3 contacts: upsert by email (`/crm/v3/objects/contacts/batch/upsert`, one contact
+ * per call, so one invalid contact never fails its neighbours), archive on delete. The private-app
+ * token comes from the destination's secret. Upsert by email is naturally idempotent, which is what
+ * makes a retried call safe here (HubSpot has no Idempotency-Key).
+ */
+async function deliver(request: DestinationCall): Promise<{ destinationId?: string }> {
+  const { message } = request;
+  if (message.entity !== 'customer') {
+    throw new FatalError(`HubSpot contacts take customers, not ${message.entity}`, [
+      { rule: 'destination.unsupported_entity', message: `entity ${message.entity} has no HubSpot mapping` },
+    ]);
+  }
+  if (message.deleted) {
+    const id = request.mapping?.destinationId;
+    if (!id) return {};
+    await call(request, '/crm/v3/objects/contacts/batch/archive', { inputs: [{ id }] });
+    return { destinationId: id };
+  }
+  const properties = hubspotContactProperties(message.data);
+  if (!properties.email) {
+    throw new FatalError('A HubSpot contact is upserted by email, and this customer has none', [
+      {
+        rule: 'destination.hubspot.email',
+        field: 'email',
+        message: 'is required to upsert a HubSpot contact',
+      },
+    ]);
+  }
+  const { json } = await call(request, '/crm/v3/objects/contacts/batch/upsert', {
+    inputs: [{ idProperty: 'email', id: properties.email, properties }],
+  });
+  const results = json.results as { id?: string }[] | undefined;
+  const id = results?.[0]?.id;
+  return id ? { destinationId: String(id) } : {};
+}
+
+export const hubspotDestination: DestinationConnector = { name: 'hubspot', deliver };
