@@ -8,16 +8,23 @@ import type { Construct } from 'constructs';
 import type { SwitchyardConfig } from '../functions/core/config.js';
 import type { FunctionSpec, Topology } from '../functions/core/topology.js';
 import { Alarms } from './constructs/alarms.js';
+import { HubDashboard } from './constructs/dashboard.js';
 import { DeliveryLane } from './constructs/delivery-lane.js';
 import { HubFunction } from './constructs/hub-function.js';
+import { HubMetrics, lanesOf } from './constructs/hub-metrics.js';
 import { pascal } from './constructs/ids.js';
 import { IngestApi } from './constructs/ingest-api.js';
 import { toRetentionDays } from './constructs/log-retention.js';
 import { acknowledge } from './constructs/nag.js';
 import { StateTable } from './constructs/state-table.js';
 
-/** The settings the stack reads from the config. Everything with a name comes from the topology. */
-export type HubSettings = Pick<SwitchyardConfig, 'logs' | 'alarms'>;
+/**
+ * The settings the stack reads from the config. Resources come from the topology; the flows and
+ * sources name the lanes the alarms and the dashboard watch.
+ */
+export type HubSettings = Pick<SwitchyardConfig, 'logs' | 'alarms' | 'flows'> & {
+  readonly sources: Readonly<Record<string, unknown>>;
+};
 
 export interface SwitchyardStackProps extends StackProps {
   /** What to build: the one description of the hub shared with the local runtime. */
@@ -40,7 +47,8 @@ export interface SwitchyardStackProps extends StackProps {
 /**
  * The whole hub in one stack, built from the {@link Topology} only: the state table, one lane
  * (queue + DLQ) per topology queue, one {@link HubFunction} per topology function with exactly the
- * grants its spec asks for, SQS event sources, the webhook API, alarms, and an output per webhook URL.
+ * grants its spec asks for, SQS event sources, the webhook API, alarms, a dashboard, and outputs for
+ * each webhook URL, the dashboard and the alarm topic.
  */
 export class SwitchyardStack extends Stack {
   readonly topology: Topology;
@@ -51,6 +59,7 @@ export class SwitchyardStack extends Stack {
   readonly functions: ReadonlyMap<string, HubFunction>;
   readonly ingestApi: IngestApi;
   readonly alarms: Alarms;
+  readonly dashboard: HubDashboard;
 
   constructor(scope: Construct, id: string, props: SwitchyardStackProps) {
     super(scope, id, props);
@@ -112,10 +121,30 @@ export class SwitchyardStack extends Stack {
       accessLogRetention: logRetention,
     });
 
+    const metrics = new HubMetrics(topology);
+    const sources = Object.keys(settings.sources);
+    const { email, ...thresholds } = settings.alarms;
     this.alarms = new Alarms(this, 'Alarms', {
       lanes: [...lanes.values()],
-      oldestMessageAgeSeconds: settings.alarms.oldestMessageAgeSeconds,
-      email: settings.alarms.email,
+      functions: new Map<string, IFunction>(functions),
+      flowLanes: lanesOf(settings.flows),
+      sources,
+      metrics,
+      namePrefix: topology.name,
+      thresholds,
+      ...(email ? { email } : {}),
+    });
+
+    this.dashboard = new HubDashboard(this, 'Dashboard', {
+      dashboardName: `${topology.name}-hub`,
+      metrics,
+      flows: settings.flows,
+      sources,
+      lanes,
+      functions: new Map<string, IFunction>(functions),
+      api: this.ingestApi.api,
+      alarms: this.alarms.all,
+      latencyP99Seconds: settings.alarms.latencyP99Seconds,
     });
 
     new CfnOutput(this, 'ApiUrl', {
@@ -128,6 +157,10 @@ export class SwitchyardStack extends Stack {
         value: this.ingestApi.urlFor(source),
       });
     }
+    new CfnOutput(this, 'DashboardUrl', {
+      description: 'CloudWatch dashboard of the hub: flows, ingest, queues, alarms',
+      value: this.dashboard.url,
+    });
     new CfnOutput(this, 'AlarmTopicArn', {
       description: 'SNS topic the alarms notify; subscribe to it',
       value: this.alarms.topic.topicArn,

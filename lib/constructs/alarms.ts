@@ -1,21 +1,57 @@
 import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  AnomalyDetectionAlarm,
+  ComparisonOperator,
+  MathExpression,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Effect, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { DeliveryLane } from './delivery-lane.js';
+import type { HubMetrics, Lane } from './hub-metrics.js';
 import { pascal } from './ids.js';
 import { acknowledge } from './nag.js';
 
-export interface AlarmsProps {
-  /** The lanes to watch: each DLQ's depth and each queue's oldest message. */
-  readonly lanes: readonly DeliveryLane[];
-
+/** Thresholds, from the config's `alarms` block (defaults filled in by loadConfig). */
+export interface AlarmThresholds {
   /** Age in seconds of a queue's oldest message above which its alarm fires. */
   readonly oldestMessageAgeSeconds: number;
+  /** p99 of `endToEndLatency` (webhook received to destination confirmed), per lane. */
+  readonly latencyP99Seconds: number;
+  /** Failed invocations as a percent of invocations, per function. */
+  readonly errorRatePercent: number;
+  /** Quarantined as a percent of routed events, per lane and per source. */
+  readonly quarantineRatePercent: number;
+  /** Width of the expected band for accepted events per source, in standard deviations. */
+  readonly volumeAnomalyStdDevs: number;
+}
+
+export interface AlarmsProps {
+  /** The queues to watch: each DLQ's depth and each queue's oldest message. */
+  readonly lanes: readonly DeliveryLane[];
+
+  /** The hub's functions by topology key: each gets an error-rate alarm. */
+  readonly functions: ReadonlyMap<string, IFunction>;
+
+  /** The flows' lanes (flow, destination): each gets a p99 latency and a quarantine-rate alarm. */
+  readonly flowLanes: readonly Lane[];
+
+  /** The sources: each gets a quarantine-rate alarm (route stage) and a volume-anomaly alarm. */
+  readonly sources: readonly string[];
+
+  /** The hub's EMF metrics (namespace and service from the topology). */
+  readonly metrics: HubMetrics;
+
+  /** Prefix of every alarm name: the hub's name. */
+  readonly namePrefix: string;
+
+  readonly thresholds: AlarmThresholds;
 
   /**
    * Address subscribed to the alarm topic. AWS sends it a confirmation mail first.
@@ -25,12 +61,29 @@ export interface AlarmsProps {
   readonly email?: string;
 }
 
+/** Error rate and p99 latency: 5-minute periods, 2 of the last 3 breaching (one bad period is noise). */
+const FAST = { period: Duration.minutes(5), evaluationPeriods: 3, datapointsToAlarm: 2 } as const;
+/** Quarantine rate: one 15-minute period, enough events for a percentage to mean something. */
+const QUARANTINE_PERIOD = Duration.minutes(15);
+/** Volume anomaly: three 10-minute periods in a row below the band (half an hour of silence). */
+const VOLUME = { period: Duration.minutes(10), evaluationPeriods: 3, datapointsToAlarm: 3 } as const;
+
 /**
- * The hub's alarms and the SNS topic they notify (on ALARM and again on OK):
+ * The hub's alarms and the SNS topic they all notify (on ALARM and again on OK). What each one
+ * means and what to do about it is in docs/runbook.md, under the alarm's name.
  *
  * - per DLQ: `ApproximateNumberOfMessagesVisible > 0` (anything dead-lettered needs a person);
  * - per queue: `ApproximateAgeOfOldestMessage > oldestMessageAgeSeconds` (a consumer is stuck or
- *   a destination is down for longer than retries should take).
+ *   a destination is down for longer than retries should take);
+ * - per function: `100 * Errors / Invocations > errorRatePercent` (the handler itself fails: a
+ *   bad deploy, a missing grant or secret; record-level failures are retried, not errors);
+ * - per lane: p99 of `endToEndLatency > latencyP99Seconds`;
+ * - per lane and per source: `100 * quarantined / routed > quarantineRatePercent`;
+ * - per source: `accepted` (missing periods filled with 0) below its anomaly detection band: the
+ *   drop to zero when a provider stops sending, a secret rotates on one side only, or a route is
+ *   deleted, which no error alarm sees because nothing fails.
+ *
+ * Poll lag and reconciliation drift alarms come with the poll and reconcile functions.
  *
  * The topic is encrypted with its own customer-managed KMS key (rotated yearly): CloudWatch cannot
  * publish to a topic encrypted with the AWS-managed `alias/aws/sns` key, because that key's policy
@@ -46,6 +99,26 @@ export class Alarms extends Construct {
   readonly deadLetterAlarms = new Map<string, Alarm>();
   /** Oldest-message age alarms, by lane (topology queue key). */
   readonly ageAlarms = new Map<string, Alarm>();
+  /** Error-rate alarms, by topology function key. */
+  readonly errorRateAlarms = new Map<string, Alarm>();
+  /** p99 end-to-end latency alarms, by `flow/destination`. */
+  readonly latencyAlarms = new Map<string, Alarm>();
+  /** Quarantine-rate alarms, by `flow/destination` for lanes and by source name for sources. */
+  readonly quarantineAlarms = new Map<string, Alarm>();
+  /** Volume anomaly alarms on accepted events, by source. */
+  readonly volumeAlarms = new Map<string, Alarm>();
+
+  /** Every alarm, in creation order. */
+  get all(): Alarm[] {
+    return [
+      ...this.deadLetterAlarms.values(),
+      ...this.ageAlarms.values(),
+      ...this.errorRateAlarms.values(),
+      ...this.latencyAlarms.values(),
+      ...this.quarantineAlarms.values(),
+      ...this.volumeAlarms.values(),
+    ];
+  }
 
   constructor(scope: Construct, id: string, props: AlarmsProps) {
     super(scope, id);
@@ -108,11 +181,18 @@ export class Alarms extends Construct {
     }
 
     const action = new SnsAction(this.topic);
+    const notify = (alarm: Alarm): Alarm => {
+      alarm.addAlarmAction(action);
+      alarm.addOkAction(action);
+      return alarm;
+    };
+    const { thresholds, metrics, namePrefix } = props;
+
     for (const lane of props.lanes) {
       const key = lane.spec.key;
       const deadLetter = new Alarm(this, `${pascal(key)}DeadLetters`, {
         alarmName: `${lane.spec.deadLetter.name}-not-empty`,
-        alarmDescription: `Messages in ${lane.spec.deadLetter.name}: they exhausted ${lane.spec.maxReceiveCount} receives on ${lane.spec.name}. Find the cause in the ${lane.spec.consumer} logs, fix it, then redrive.`,
+        alarmDescription: `Messages in ${lane.spec.deadLetter.name}: they exhausted ${lane.spec.maxReceiveCount} receives on ${lane.spec.name}. Find the cause in the ${lane.spec.consumer} logs, fix it, then redrive. Runbook: "DLQ not empty".`,
         metric: lane.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
           period: Duration.minutes(1),
           statistic: 'Maximum',
@@ -124,22 +204,114 @@ export class Alarms extends Construct {
       });
       const age = new Alarm(this, `${pascal(key)}OldestMessage`, {
         alarmName: `${lane.spec.name}-oldest-message-age`,
-        alarmDescription: `The oldest message in ${lane.spec.name} is older than ${props.oldestMessageAgeSeconds} s: ${lane.spec.consumer} is failing, throttled or its destination is down.`,
+        alarmDescription: `The oldest message in ${lane.spec.name} is older than ${thresholds.oldestMessageAgeSeconds} s: ${lane.spec.consumer} is failing, throttled or its destination is down. Runbook: "Oldest message age".`,
         metric: lane.queue.metricApproximateAgeOfOldestMessage({
           period: Duration.minutes(1),
           statistic: 'Maximum',
         }),
-        threshold: props.oldestMessageAgeSeconds,
+        threshold: thresholds.oldestMessageAgeSeconds,
         comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       });
-      for (const alarm of [deadLetter, age]) {
-        alarm.addAlarmAction(action);
-        alarm.addOkAction(action);
-      }
-      this.deadLetterAlarms.set(key, deadLetter);
-      this.ageAlarms.set(key, age);
+      this.deadLetterAlarms.set(key, notify(deadLetter));
+      this.ageAlarms.set(key, notify(age));
+    }
+
+    for (const [key, fn] of props.functions) {
+      const alarm = new Alarm(this, `${pascal(key)}ErrorRate`, {
+        alarmName: `${namePrefix}-${key}-error-rate`,
+        alarmDescription: `More than ${thresholds.errorRatePercent}% of the ${key} function's invocations failed in 2 of the last 3 five-minute periods: the handler itself throws or times out (bad deploy, missing grant or secret, timeout). Runbook: "Function error rate".`,
+        metric: new MathExpression({
+          expression: '100 * FILL(errors, 0) / invocations',
+          usingMetrics: {
+            errors: fn.metricErrors({ period: FAST.period, statistic: 'Sum' }),
+            invocations: fn.metricInvocations({ period: FAST.period, statistic: 'Sum' }),
+          },
+          label: `${key} error rate (%)`,
+          period: FAST.period,
+        }),
+        threshold: thresholds.errorRatePercent,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: FAST.evaluationPeriods,
+        datapointsToAlarm: FAST.datapointsToAlarm,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      this.errorRateAlarms.set(key, notify(alarm));
+    }
+
+    for (const lane of props.flowLanes) {
+      const laneKey = `${lane.flow}/${lane.destination}`;
+      const id = pascal(`${lane.flow}-${lane.destination}`);
+      const latency = new Alarm(this, `${id}LatencyP99`, {
+        alarmName: `${namePrefix}-${lane.flow}-${lane.destination}-latency-p99`,
+        alarmDescription: `p99 time from webhook received to ${lane.destination} confirmed, on flow ${lane.flow}, is over ${thresholds.latencyP99Seconds} s in 2 of the last 3 five-minute periods: retries, a slow destination or a backlog. Runbook: "p99 end-to-end latency".`,
+        metric: metrics.laneTiming('endToEndLatency', lane, 'p99', { period: FAST.period }),
+        threshold: thresholds.latencyP99Seconds * 1000,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: FAST.evaluationPeriods,
+        datapointsToAlarm: FAST.datapointsToAlarm,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      this.latencyAlarms.set(laneKey, notify(latency));
+      const quarantine = new Alarm(this, `${id}QuarantineRate`, {
+        alarmName: `${namePrefix}-${lane.flow}-${lane.destination}-quarantine-rate`,
+        alarmDescription: `More than ${thresholds.quarantineRatePercent}% of the records routed to ${lane.destination} on flow ${lane.flow} in 15 minutes were quarantined (failed validation, or ${lane.destination} refused them with a 4xx). Runbook: "Quarantine rate".`,
+        metric: new MathExpression({
+          expression: '100 * FILL(quarantined, 0) / routed',
+          usingMetrics: {
+            quarantined: metrics.lane('quarantined', lane, { period: QUARANTINE_PERIOD }),
+            routed: metrics.lane('routed', lane, { period: QUARANTINE_PERIOD }),
+          },
+          label: `${laneKey} quarantined (%)`,
+          period: QUARANTINE_PERIOD,
+        }),
+        threshold: thresholds.quarantineRatePercent,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      this.quarantineAlarms.set(laneKey, notify(quarantine));
+    }
+
+    for (const source of props.sources) {
+      const id = pascal(source);
+      const quarantine = new Alarm(this, `Source${id}QuarantineRate`, {
+        alarmName: `${namePrefix}-source-${source}-quarantine-rate`,
+        alarmDescription: `More than ${thresholds.quarantineRatePercent}% of the events from ${source} routed in 15 minutes were quarantined before reaching any flow (unreadable event, unknown shape). Runbook: "Quarantine rate".`,
+        metric: new MathExpression({
+          expression: '100 * FILL(quarantined, 0) / routed',
+          usingMetrics: {
+            quarantined: metrics.source('quarantined', source, { period: QUARANTINE_PERIOD }),
+            routed: metrics.source('routed', source, { period: QUARANTINE_PERIOD }),
+          },
+          label: `${source} quarantined (%)`,
+          period: QUARANTINE_PERIOD,
+        }),
+        threshold: thresholds.quarantineRatePercent,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      this.quarantineAlarms.set(source, notify(quarantine));
+      // FILL(..., 0): EMF writes no data point for a period without events, and the drop to zero
+      // is the anomaly this alarm is for. Missing data would otherwise leave it in INSUFFICIENT_DATA.
+      const volume = new AnomalyDetectionAlarm(this, `Source${id}VolumeAnomaly`, {
+        alarmName: `${namePrefix}-source-${source}-volume-anomaly`,
+        alarmDescription: `Events accepted from ${source} fell below the expected band (${thresholds.volumeAnomalyStdDevs} standard deviations) for 30 minutes: the provider stopped sending, its webhook points elsewhere, or every request is refused. Runbook: "Volume anomaly".`,
+        metric: new MathExpression({
+          expression: 'FILL(accepted, 0)',
+          usingMetrics: { accepted: metrics.source('accepted', source, { period: VOLUME.period }) },
+          label: `accepted from ${source}`,
+          period: VOLUME.period,
+        }),
+        stdDevs: thresholds.volumeAnomalyStdDevs,
+        comparisonOperator: ComparisonOperator.LESS_THAN_LOWER_THRESHOLD,
+        evaluationPeriods: VOLUME.evaluationPeriods,
+        datapointsToAlarm: VOLUME.datapointsToAlarm,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      this.volumeAlarms.set(source, notify(volume));
     }
   }
 }

@@ -9,9 +9,10 @@ import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwitchyardConfigInput } from '../../functions/core/config.js';
 import { ConfigError } from '../../functions/core/errors.js';
-import { type BuiltApp, buildApp } from '../../lib/app.js';
+import { type BuiltApp, buildApp, PROJECT_ROOT } from '../../lib/app.js';
 import type { DeliveryLane } from '../../lib/constructs/delivery-lane.js';
 import type { HubFunction } from '../../lib/constructs/hub-function.js';
+import { HUB_METRIC_DIMENSIONS, lanesOf } from '../../lib/constructs/hub-metrics.js';
 import repoConfig from '../../switchyard.config.js';
 
 /** A bigger hub: two webhook sources, two destinations (one without a secret), email alarms. */
@@ -162,6 +163,117 @@ function allStatements(template: Template): { resource: string; type: string; st
   return found;
 }
 
+interface Dimension {
+  readonly Name: string;
+  readonly Value: unknown;
+}
+interface MetricDataQuery {
+  readonly Id: string;
+  readonly Expression?: string;
+  readonly ReturnData?: boolean;
+  readonly MetricStat?: {
+    readonly Metric: {
+      readonly Namespace: string;
+      readonly MetricName: string;
+      readonly Dimensions?: Dimension[];
+    };
+    readonly Period: number;
+    readonly Stat: string;
+  };
+}
+interface AlarmProps {
+  readonly AlarmName?: string;
+  readonly AlarmDescription?: string;
+  readonly Namespace?: string;
+  readonly MetricName?: string;
+  readonly Dimensions?: Dimension[];
+  readonly ExtendedStatistic?: string;
+  readonly Threshold?: number;
+  readonly ComparisonOperator?: string;
+  readonly ThresholdMetricId?: string;
+  readonly Metrics?: MetricDataQuery[];
+  readonly AlarmActions?: unknown[];
+  readonly OKActions?: unknown[];
+}
+
+function alarmNamed(app: Synthesized, name: string): AlarmProps {
+  const found = Object.values(app.template.findResources('AWS::CloudWatch::Alarm'))
+    .map((resource) => resource.Properties as AlarmProps)
+    .filter((props) => props.AlarmName === name);
+  if (found.length !== 1) throw new Error(`expected one alarm named ${name}, found ${found.length}`);
+  return found[0] as AlarmProps;
+}
+
+/** The metric a math-expression alarm reads under the variable `id`. */
+function metricStat(alarm: AlarmProps, id: string) {
+  const query = alarm.Metrics?.find((m) => m.Id === id);
+  if (!query?.MetricStat) throw new Error(`alarm ${alarm.AlarmName} has no metric ${id}`);
+  const { Metric, Period, Stat } = query.MetricStat;
+  return {
+    namespace: Metric.Namespace,
+    name: Metric.MetricName,
+    dimensions: Metric.Dimensions ?? [],
+    stat: Stat,
+    period: Period,
+  };
+}
+
+const sortDims = (dims: readonly Dimension[] | undefined): Dimension[] =>
+  [...(dims ?? [])].sort((a, b) => a.Name.localeCompare(b.Name));
+
+interface Widget {
+  readonly type: string;
+  readonly properties: {
+    readonly title?: string;
+    readonly markdown?: string;
+    readonly alarms?: unknown[];
+    readonly metrics?: unknown[][];
+  };
+}
+
+/** The dashboard body as CloudWatch will read it, with every deploy-time token replaced by "TOKEN". */
+function dashboardBody(app: Synthesized): { widgets: Widget[] } {
+  const [dashboard] = Object.values(app.template.findResources('AWS::CloudWatch::Dashboard'));
+  if (!dashboard) throw new Error('no dashboard in the template');
+  const body = (dashboard.Properties as { DashboardBody: unknown }).DashboardBody;
+  const text =
+    typeof body === 'string'
+      ? body
+      : (body as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1]
+          .map((part) => (typeof part === 'string' ? part : 'TOKEN'))
+          .join('');
+  return JSON.parse(text) as { widgets: Widget[] };
+}
+
+/** Every metric in the hub's own namespace that an alarm or a dashboard widget reads. */
+function hubMetricsIn(app: Synthesized): { dimensions: Dimension[]; where: string }[] {
+  const found: { dimensions: Dimension[]; where: string }[] = [];
+  for (const resource of Object.values(app.template.findResources('AWS::CloudWatch::Alarm'))) {
+    const alarm = resource.Properties as AlarmProps;
+    if (alarm.Namespace === 'Switchyard') {
+      found.push({ dimensions: alarm.Dimensions ?? [], where: `alarm ${alarm.AlarmName}` });
+    }
+    for (const query of alarm.Metrics ?? []) {
+      const metric = query.MetricStat?.Metric;
+      if (metric?.Namespace === 'Switchyard') {
+        found.push({ dimensions: metric.Dimensions ?? [], where: `alarm ${alarm.AlarmName} (${query.Id})` });
+      }
+    }
+  }
+  for (const widget of dashboardBody(app).widgets) {
+    for (const metric of widget.properties.metrics ?? []) {
+      if (metric[0] !== 'Switchyard') continue;
+      const pairs = metric.slice(2).filter((part) => typeof part === 'string') as string[];
+      const dimensions: Dimension[] = [];
+      for (let i = 0; i + 1 < pairs.length; i += 2) {
+        dimensions.push({ Name: pairs[i] as string, Value: pairs[i + 1] });
+      }
+      found.push({ dimensions, where: `widget "${widget.properties.title}" (${String(metric[1])})` });
+    }
+  }
+  return found;
+}
+
 /** The hub's resources and wiring, for any config: expectations come from the topology the stack is built from. */
 describe.each([
   ['switchyard.config.ts', repoConfig],
@@ -307,7 +419,6 @@ describe.each([
           AlarmActions: [{ Ref: topic }],
         });
       }
-      app.template.resourceCountIs('AWS::CloudWatch::Alarm', app.topology.queues.length * 2);
     });
 
     it('publishes to a KMS-encrypted, TLS-only topic CloudWatch may use, with the configured email', () => {
@@ -347,6 +458,243 @@ describe.each([
       if (email) {
         app.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: email });
       }
+    });
+
+    it('alarms when a function fails more than config.alarms.errorRatePercent of its invocations', () => {
+      for (const [key, fn] of app.stack.functions) {
+        const alarm = alarmNamed(app, `${app.topology.name}-${key}-error-rate`);
+        expect(alarm.Threshold).toBe(app.config.alarms.errorRatePercent);
+        expect(alarm.ComparisonOperator).toBe('GreaterThanThreshold');
+        expect(alarm.Metrics?.find((m) => m.ReturnData !== false)?.Expression).toBe(
+          '100 * FILL(errors, 0) / invocations',
+        );
+        const functionDims = [{ Name: 'FunctionName', Value: { Ref: logicalId(fn) } }];
+        expect(metricStat(alarm, 'errors')).toEqual({
+          namespace: 'AWS/Lambda',
+          name: 'Errors',
+          dimensions: functionDims,
+          stat: 'Sum',
+          period: 300,
+        });
+        expect(metricStat(alarm, 'invocations')).toMatchObject({
+          name: 'Invocations',
+          dimensions: functionDims,
+        });
+      }
+    });
+
+    it('alarms when the p99 end-to-end latency of a flow destination exceeds config.alarms.latencyP99Seconds', () => {
+      for (const lane of lanesOf(app.config.flows)) {
+        const alarm = alarmNamed(app, `${app.topology.name}-${lane.flow}-${lane.destination}-latency-p99`);
+        expect(alarm).toMatchObject({
+          Namespace: 'Switchyard',
+          MetricName: 'endToEndLatency',
+          ExtendedStatistic: 'p99',
+          Threshold: app.config.alarms.latencyP99Seconds * 1000,
+          ComparisonOperator: 'GreaterThanThreshold',
+        });
+        expect(sortDims(alarm.Dimensions)).toEqual(
+          sortDims([
+            { Name: 'flow', Value: lane.flow },
+            { Name: 'destination', Value: lane.destination },
+            { Name: 'service', Value: app.topology.name },
+          ]),
+        );
+      }
+    });
+
+    it('alarms when more than config.alarms.quarantineRatePercent of routed records are quarantined, per lane and per source', () => {
+      const cases = [
+        ...lanesOf(app.config.flows).map((lane) => ({
+          name: `${app.topology.name}-${lane.flow}-${lane.destination}-quarantine-rate`,
+          dims: { flow: lane.flow, destination: lane.destination },
+        })),
+        ...Object.keys(app.config.sources).map((source) => ({
+          name: `${app.topology.name}-source-${source}-quarantine-rate`,
+          dims: { source },
+        })),
+      ];
+      for (const { name, dims } of cases) {
+        const alarm = alarmNamed(app, name);
+        expect(alarm.Threshold).toBe(app.config.alarms.quarantineRatePercent);
+        expect(alarm.Metrics?.find((m) => m.ReturnData !== false)?.Expression).toBe(
+          '100 * FILL(quarantined, 0) / routed',
+        );
+        const expected = sortDims(
+          Object.entries({ ...dims, service: app.topology.name }).map(([Name, Value]) => ({ Name, Value })),
+        );
+        for (const [id, metricName] of [
+          ['quarantined', 'quarantined'],
+          ['routed', 'routed'],
+        ] as const) {
+          const stat = metricStat(alarm, id);
+          expect(stat).toMatchObject({ namespace: 'Switchyard', name: metricName, stat: 'Sum', period: 900 });
+          expect(sortDims(stat.dimensions)).toEqual(expected);
+        }
+      }
+    });
+
+    it('alarms when accepted events per source fall below their anomaly detection band (a drop to zero included)', () => {
+      for (const source of Object.keys(app.config.sources)) {
+        const alarm = alarmNamed(app, `${app.topology.name}-source-${source}-volume-anomaly`);
+        expect(alarm.ComparisonOperator).toBe('LessThanLowerThreshold');
+        const band = alarm.Metrics?.find((m) => m.Id === alarm.ThresholdMetricId);
+        expect(band?.Expression).toMatch(
+          new RegExp(`^ANOMALY_DETECTION_BAND\\((\\w+), ${app.config.alarms.volumeAnomalyStdDevs}\\)$`),
+        );
+        const input = band?.Expression?.match(/\((\w+),/)?.[1];
+        // Periods without events count as zero, so silence is below the band rather than missing.
+        expect(alarm.Metrics?.find((m) => m.Id === input)?.Expression).toBe('FILL(accepted, 0)');
+        const stat = metricStat(alarm, 'accepted');
+        expect(stat).toMatchObject({ namespace: 'Switchyard', name: 'accepted', stat: 'Sum' });
+        expect(sortDims(stat.dimensions)).toEqual(
+          sortDims([
+            { Name: 'source', Value: source },
+            { Name: 'service', Value: app.topology.name },
+          ]),
+        );
+      }
+    });
+
+    it('has exactly these alarms, and every one notifies the topic on ALARM and on OK', () => {
+      const topic = { Ref: logicalId(app.stack.alarms.topic) };
+      const lanes = lanesOf(app.config.flows).length;
+      const sources = Object.keys(app.config.sources).length;
+      const expected =
+        app.topology.queues.length * 2 + app.topology.functions.length + lanes * 2 + sources * 2;
+      const alarms = Object.values(app.template.findResources('AWS::CloudWatch::Alarm'));
+      expect(alarms).toHaveLength(expected);
+      for (const alarm of alarms) {
+        const props = alarm.Properties as AlarmProps;
+        expect(props.AlarmActions, props.AlarmName).toEqual([topic]);
+        expect(props.OKActions, props.AlarmName).toEqual([topic]);
+        expect(props.AlarmDescription, props.AlarmName).toMatch(/Runbook: "[^"]+"/);
+      }
+    });
+
+    it('names in every alarm description a runbook section that docs/runbook.md has', () => {
+      const runbook = readFileSync(path.join(PROJECT_ROOT, 'docs/runbook.md'), 'utf8');
+      const headings = new Set([...runbook.matchAll(/^### (.+)$/gm)].map((m) => m[1]?.trim()));
+      for (const alarm of Object.values(app.template.findResources('AWS::CloudWatch::Alarm'))) {
+        const section = (alarm.Properties as AlarmProps).AlarmDescription?.match(/Runbook: "([^"]+)"/)?.[1];
+        expect(headings, `${section}`).toContain(section);
+      }
+    });
+  });
+
+  describe('metric dimensions', () => {
+    it('uses only bounded dimensions, with values from the config, on every hub metric alarmed or graphed', () => {
+      const flows = new Set(app.config.flows.map((f) => f.name));
+      const destinations = new Set(app.config.flows.flatMap((f) => f.to));
+      const sources = new Set(Object.keys(app.config.sources));
+      const allowedValues: Record<string, (value: unknown) => boolean> = {
+        service: (v) => v === app.topology.name,
+        flow: (v) => flows.has(v as string),
+        destination: (v) => destinations.has(v as string),
+        source: (v) => sources.has(v as string),
+      };
+      const seen = hubMetricsIn(app);
+      expect(seen.length).toBeGreaterThan(0);
+      for (const { dimensions, where } of seen) {
+        for (const { Name, Value } of dimensions) {
+          expect(HUB_METRIC_DIMENSIONS, `${Name} in ${where}`).toContain(Name);
+          const check = allowedValues[Name];
+          if (check) expect(check(Value), `${Name}=${JSON.stringify(Value)} in ${where}`).toBe(true);
+        }
+      }
+      // SEARCH expressions name their dimension schema: the same bounded names, `reason` grouped.
+      const searches = dashboardBody(app).widgets.flatMap((w) =>
+        (w.properties.metrics ?? []).flatMap((m) =>
+          m.flatMap((part) => {
+            const expression = (part as { expression?: string }).expression;
+            return expression?.startsWith('SEARCH(') ? [expression] : [];
+          }),
+        ),
+      );
+      expect(searches.length).toBeGreaterThan(0);
+      for (const search of searches) {
+        const schema = search.match(/\{([^}]+)\}/)?.[1]?.split(',') ?? [];
+        expect(schema[0]).toBe('Switchyard');
+        for (const name of schema.slice(1)) expect(HUB_METRIC_DIMENSIONS, search).toContain(name);
+        expect(search).toContain(`service="${app.topology.name}"`);
+      }
+    });
+  });
+
+  describe('dashboard', () => {
+    it('has a heading and a widget per flow destination, each graphing that lane', () => {
+      app.template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+      app.template.hasResourceProperties('AWS::CloudWatch::Dashboard', {
+        DashboardName: `${app.topology.name}-hub`,
+      });
+      const { widgets } = dashboardBody(app);
+      for (const flow of app.config.flows) {
+        expect(
+          widgets.some(
+            (w) => w.type === 'text' && w.properties.markdown?.startsWith(`## Flow ${flow.name}\n`),
+          ),
+          `heading for ${flow.name}`,
+        ).toBe(true);
+        for (const destination of flow.to) {
+          const titled = (suffix: string) =>
+            widgets.find((w) => w.properties.title === `${flow.name} → ${destination}: ${suffix}`);
+          const outcomes = titled('outcomes');
+          const latency = titled('latency (ms)');
+          expect(outcomes, `${flow.name} → ${destination} outcomes`).toBeDefined();
+          expect(latency, `${flow.name} → ${destination} latency`).toBeDefined();
+          const names = (w: Widget | undefined) =>
+            (w?.properties.metrics ?? []).map((m) => (typeof m[1] === 'string' ? m[1] : 'expression'));
+          expect(names(outcomes)).toEqual([
+            'delivered',
+            'expression',
+            'quarantined',
+            'deadLettered',
+            'retried',
+          ]);
+          expect(names(latency)).toEqual(['endToEndLatency', 'endToEndLatency', 'destinationCallLatency']);
+          for (const metric of outcomes?.properties.metrics ?? []) {
+            if (typeof metric[1] !== 'string') continue;
+            expect(metric.slice(2, 8)).toEqual(
+              expect.arrayContaining(['flow', flow.name, 'destination', destination]),
+            );
+          }
+          const queue = laneOf(app, `deliver-${destination}`);
+          expect(
+            widgets.some((w) => w.properties.title === `${queue.spec.name}: depth and oldest message (s)`),
+          ).toBe(true);
+          expect(widgets.some((w) => w.properties.title === `${queue.spec.deadLetter.name}: messages`)).toBe(
+            true,
+          );
+        }
+      }
+    });
+
+    it('has an ingest row: accepted per source, rejections by reason per source, API 4xx/5xx, the inbound queue', () => {
+      const { widgets } = dashboardBody(app);
+      const accepted = widgets.find((w) => w.properties.title === 'Accepted per source');
+      expect(accepted?.properties.metrics?.map((m) => m[1])).toEqual(
+        Object.keys(app.config.sources).map(() => 'accepted'),
+      );
+      for (const source of Object.keys(app.config.sources)) {
+        const rejected = widgets.find((w) => w.properties.title === `Rejected from ${source}, by reason`);
+        const expression = (rejected?.properties.metrics?.[0]?.[0] as { expression?: string })?.expression;
+        expect(expression).toContain('MetricName="rejected"');
+        expect(expression).toContain(`source="${source}"`);
+      }
+      const api = widgets.find((w) => w.properties.title === 'Webhook API responses');
+      expect(api?.properties.metrics?.map((m) => m[1])).toEqual(['Count', '4xx', '5xx']);
+      const inbound = laneOf(app, 'inbound');
+      expect(widgets.some((w) => w.properties.title === `${inbound.spec.deadLetter.name}: messages`)).toBe(
+        true,
+      );
+    });
+
+    it('shows every alarm and outputs the dashboard URL', () => {
+      const status = dashboardBody(app).widgets.find((w) => w.type === 'alarm');
+      expect(status?.properties.alarms).toHaveLength(app.stack.alarms.all.length);
+      const url = JSON.stringify(app.template.findOutputs('DashboardUrl').DashboardUrl?.Value);
+      expect(url).toContain('.console.aws.amazon.com/cloudwatch/home?region=');
+      expect(url).toContain(`#dashboards/dashboard/${app.topology.name}-hub`);
     });
   });
 
