@@ -5,6 +5,7 @@ import type {
   CanonicalItem,
   DeliveryMapping,
   PollStateStore,
+  PossibleDuplicate,
   QuarantineItem,
   StateStore,
 } from '../core/ports.js';
@@ -14,6 +15,8 @@ import type {
  * dynalite lacks them, and a transactional write costs double).
  *
  *   XREF#<system>#<entity>#<external id> / XREF          -> canonical id
+ *   NATURAL#<entity>#<key>               / NATURAL       -> canonical id (email, order number)
+ *   DUPLICATES                           / <entity>#a#b  -> possible duplicates, reported
  *   <entity>#<canonical id>              / CANONICAL     -> merged record, versions, revision
  *   <entity>#<canonical id>              / MAP#<dest>    -> what the destination holds
  *   QUARANTINE                           / <stage>#...   -> reasons and the payload to replay
@@ -72,6 +75,26 @@ export class DynamoStateStore implements StateStore {
     const winner = await this.getXref(system, entity, externalId);
     if (!winner) throw new Error(`Xref ${pk} was claimed but cannot be read back`);
     return winner;
+  }
+
+  async claimNaturalKey(entity: Entity, key: string, canonicalId: string): Promise<string> {
+    const pk = `NATURAL#${entity}#${key}`;
+    if (await this.conditionalPut({ pk, sk: 'NATURAL', canonicalId }, 'attribute_not_exists(pk)'))
+      return canonicalId;
+    const item = await this.get(pk, 'NATURAL');
+    if (typeof item?.canonicalId !== 'string')
+      throw new Error(`Natural key ${pk} was claimed but cannot be read back`);
+    return item.canonicalId;
+  }
+
+  async putPossibleDuplicate(item: PossibleDuplicate): Promise<void> {
+    const [a, b] = [...item.ids].sort();
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { pk: 'DUPLICATES', sk: `${item.entity}#${a}#${b}`, ...item },
+      }),
+    );
   }
 
   async getCanonical(entity: Entity, id: string): Promise<CanonicalItem | undefined> {

@@ -48,6 +48,15 @@ export interface DeliveryMapping {
   readonly updatedAt: number;
 }
 
+export interface PossibleDuplicate {
+  readonly entity: Entity;
+  readonly ids: readonly [string, string];
+  /** Why they look alike, e.g. `same phone and name, different email`. */
+  readonly reason: string;
+  readonly source: string;
+  readonly seenAt: number;
+}
+
 export interface QuarantineItem {
   readonly stage: 'route' | 'deliver';
   readonly source: string;
@@ -66,6 +75,13 @@ export interface StateStore {
   getXref(system: string, entity: Entity, externalId: string): Promise<string | undefined>;
   /** Claims the xref on first sight; returns the id that won (ours, or one written concurrently). */
   claimXref(system: string, entity: Entity, externalId: string, canonicalId: string): Promise<string>;
+  /**
+   * Claims a natural key (a customer's email, an order's number) for a canonical id on first
+   * sight; returns the id that holds it (ours, or one claimed first, even a moment earlier).
+   */
+  claimNaturalKey(entity: Entity, key: string, canonicalId: string): Promise<string>;
+  /** Two entities that may be one person but are not safe to merge: reported, never merged. */
+  putPossibleDuplicate(item: PossibleDuplicate): Promise<void>;
   getCanonical(entity: Entity, id: string): Promise<CanonicalItem | undefined>;
   /** Writes if the stored revision is still `expectedRevision` (undefined: item must not exist). */
   putCanonical(item: CanonicalItem, expectedRevision: number | undefined): Promise<'written' | 'conflict'>;

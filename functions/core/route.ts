@@ -122,10 +122,50 @@ async function mergeCanonical(
   );
 }
 
-async function resolveCanonicalId(record: SourceRecord, source: string, deps: RouteDeps): Promise<string> {
+/** The key that says two systems' records are one entity: a customer's email, an order's number per source. */
+export function naturalKey(
+  entity: Entity,
+  source: string,
+  data: Readonly<Record<string, unknown>>,
+): string | undefined {
+  if (entity === 'customer' && typeof data.email === 'string') return `email:${data.email}`;
+  if (entity === 'order' && typeof data.number === 'string') return `number:${source}:${data.number}`;
+  return undefined;
+}
+
+/**
+ * The canonical id for a source record. Known (system, id) pairs resolve through the xref. On first
+ * sight, the natural key is claimed before the xref, both with conditional writes, so the Stripe and
+ * the Shopify copy of one customer become one entity even when they arrive at the same moment.
+ */
+async function resolveCanonicalId(
+  record: SourceRecord,
+  source: string,
+  data: Readonly<Record<string, unknown>>,
+  deps: RouteDeps,
+): Promise<string> {
   const existing = await deps.state.getXref(source, record.entity, record.sourceId);
   if (existing) return existing;
-  return deps.state.claimXref(source, record.entity, record.sourceId, deps.newId());
+  const key = record.deleted ? undefined : naturalKey(record.entity, source, data);
+  const candidate = key ? await deps.state.claimNaturalKey(record.entity, key, deps.newId()) : deps.newId();
+  const id = await deps.state.claimXref(source, record.entity, record.sourceId, candidate);
+  if (record.entity === 'customer' && typeof data.phone === 'string' && typeof data.name === 'string') {
+    // Same phone and name under another email may be the same person, or a family sharing a line:
+    // not safe to merge, so it is reported.
+    const lookalike = `phone-name:${data.phone}|${data.name.trim().toLowerCase()}`;
+    const other = await deps.state.claimNaturalKey(record.entity, lookalike, id);
+    if (other !== id) {
+      await deps.state.putPossibleDuplicate({
+        entity: record.entity,
+        ids: [other, id],
+        reason: 'same phone and name, different email',
+        source,
+        seenAt: deps.clock.now(),
+      });
+      deps.telemetry.count('possibleDuplicate', { source });
+    }
+  }
+  return id;
 }
 
 /**
@@ -178,7 +218,7 @@ export async function routeEnvelope(
       for (const lane of lanes) outcomes.push({ lane, kind: 'quarantined' });
       continue;
     }
-    const canonicalId = await resolveCanonicalId(record, envelope.source, deps);
+    const canonicalId = await resolveCanonicalId(record, envelope.source, checked.data, deps);
     const data = ownedFields(deps.config, record.entity, envelope.source, checked.data, deps.telemetry);
     const merged = await mergeCanonical(record, envelope.source, canonicalId, data, deps);
     if (merged === 'stale') {

@@ -1,12 +1,16 @@
 import { z } from 'zod';
 import type { QuarantineReason } from '../core/errors.js';
+import { normalizeCountry, normalizeEmail, normalizePhone, normalizeTimestamp } from './normalize.js';
 import { issuesToReasons } from './reasons.js';
+
+/** The canonical schema version this module defines; records and contracts carry it. */
+export const CUSTOMER_SCHEMA_VERSION = 1;
 
 /**
  * Canonical customer v1. `null` means the source cleared a field; an absent field means the source
  * said nothing about it (so a merge keeps what another system set).
  */
-const optionalText = z.string().trim().max(1000).nullable().optional();
+const optionalText = z.string().trim().max(1000, 'is longer than 1000 characters').nullable().optional();
 
 export const addressV1 = z.object({
   line1: optionalText,
@@ -16,21 +20,24 @@ export const addressV1 = z.object({
   postalCode: optionalText,
   country: z
     .string()
-    .trim()
-    .toUpperCase()
-    .regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code')
+    .regex(/^[A-Z]{2}$/, 'must be a country (an ISO 3166-1 alpha-2 code or a country name)')
     .nullable()
     .optional(),
 });
 
-export const customerV1 = z.object({
-  email: z.string().trim().toLowerCase().pipe(z.email('must be a valid email address')),
-  name: optionalText,
-  phone: z.string().trim().max(64).nullable().optional(),
-  address: addressV1.nullable().optional(),
-  refs: z.record(z.string(), z.string()),
-  updatedAt: z.iso.datetime({ offset: false }).optional(),
-});
+export const customerV1 = z
+  .object({
+    email: z.string().max(320).pipe(z.email('must be a valid email address')),
+    name: optionalText,
+    /** E.164 when it could be read; otherwise the raw value, and `flags` says so. */
+    phone: z.string().max(64, 'is longer than 64 characters').nullable().optional(),
+    address: addressV1.nullable().optional(),
+    refs: z.record(z.string(), z.string()),
+    updatedAt: z.iso.datetime({ offset: false, message: 'must be a date between 1970 and 2200' }).optional(),
+    /** Data-quality flags the normalizers raised, e.g. `phone.unparsed`. */
+    flags: z.array(z.string()).optional(),
+  })
+  .meta({ title: 'Customer', description: 'Canonical customer, schema version 1' });
 
 export type CustomerV1 = z.output<typeof customerV1>;
 
@@ -39,14 +46,51 @@ export type ValidationResult =
   | { readonly ok: false; readonly reasons: readonly QuarantineReason[] };
 
 /**
+ * One spelling per value before validation: email trimmed and lower-cased, country names and codes
+ * to alpha-2, phone to E.164 read with the record's country (kept raw and flagged when unreadable),
+ * timestamps to ISO 8601 UTC. Values that cannot be normalized are left as they are, so validation
+ * names them.
+ */
+export function normalizeCustomer(data: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...data };
+  const flags = new Set<string>(Array.isArray(data.flags) ? (data.flags as string[]) : []);
+  if (typeof data.email === 'string') out.email = normalizeEmail(data.email);
+  let country: string | undefined;
+  if (data.address && typeof data.address === 'object') {
+    const address = { ...(data.address as Record<string, unknown>) };
+    if (typeof address.country === 'string') {
+      country = normalizeCountry(address.country);
+      if (country) address.country = country;
+    }
+    out.address = address;
+  }
+  if (typeof data.phone === 'string') {
+    const phone = normalizePhone(data.phone, country);
+    if (phone) {
+      out.phone = phone;
+      flags.delete('phone.unparsed');
+    } else {
+      out.phone = data.phone.trim();
+      flags.add('phone.unparsed');
+    }
+  }
+  if (typeof data.updatedAt === 'string' || typeof data.updatedAt === 'number') {
+    out.updatedAt = normalizeTimestamp(data.updatedAt) ?? data.updatedAt;
+  }
+  if (flags.size > 0) out.flags = [...flags].sort();
+  return out;
+}
+
+/**
  * Normalizes and validates a customer. Failures become named, machine-readable reasons with the
  * offending value redacted, ready for the quarantine.
  */
 export function validateCustomer(data: Readonly<Record<string, unknown>>): ValidationResult {
-  const parsed = customerV1.safeParse(data);
+  const normalized = normalizeCustomer(data);
+  const parsed = customerV1.safeParse(normalized);
   if (parsed.success) {
     // Drop what the source did not say, so merging cannot erase another system's value.
     return { ok: true, data: JSON.parse(JSON.stringify(parsed.data)) as Record<string, unknown> };
   }
-  return { ok: false, reasons: issuesToReasons('customer', parsed.error.issues, data) };
+  return { ok: false, reasons: issuesToReasons('customer', parsed.error.issues, normalized) };
 }

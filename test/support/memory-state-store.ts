@@ -2,6 +2,7 @@ import type { Entity } from '../../functions/core/config.js';
 import type {
   CanonicalItem,
   DeliveryMapping,
+  PossibleDuplicate,
   QuarantineItem,
   StateStore,
 } from '../../functions/core/ports.js';
@@ -16,6 +17,8 @@ type Method = keyof StateStore;
  */
 export class MemoryStateStore implements StateStore {
   readonly xrefs = new Map<string, string>();
+  readonly naturalKeys = new Map<string, string>();
+  readonly possibleDuplicates: PossibleDuplicate[] = [];
   readonly canonical = new Map<string, CanonicalItem>();
   readonly mappings = new Map<string, DeliveryMapping>();
   /** Keyed like the table: stage, source, event and target, so a re-quarantine overwrites. */
@@ -23,6 +26,8 @@ export class MemoryStateStore implements StateStore {
   readonly calls: Record<Method, number> = {
     getXref: 0,
     claimXref: 0,
+    claimNaturalKey: 0,
+    putPossibleDuplicate: 0,
     getCanonical: 0,
     putCanonical: 0,
     getMapping: 0,
@@ -51,6 +56,19 @@ export class MemoryStateStore implements StateStore {
     if (existing !== undefined) return existing;
     this.xrefs.set(key, canonicalId);
     return canonicalId;
+  }
+
+  async claimNaturalKey(entity: Entity, key: string, canonicalId: string): Promise<string> {
+    await this.enter('claimNaturalKey');
+    const existing = this.naturalKeys.get(`${entity}#${key}`);
+    if (existing !== undefined) return existing;
+    this.naturalKeys.set(`${entity}#${key}`, canonicalId);
+    return canonicalId;
+  }
+
+  async putPossibleDuplicate(item: PossibleDuplicate): Promise<void> {
+    await this.enter('putPossibleDuplicate');
+    this.possibleDuplicates.push(structuredClone(item));
   }
 
   async getCanonical(entity: Entity, id: string): Promise<CanonicalItem | undefined> {

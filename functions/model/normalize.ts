@@ -1,0 +1,130 @@
+import { parsePhoneNumberFromString } from 'libphonenumber-js/min';
+
+/**
+ * Normalizers: one spelling per value, so two systems' copies of a record compare equal and a
+ * destination gets what it expects. Each returns the normalized value, or `undefined` when it
+ * cannot (the caller keeps the raw value and flags it, or fails validation by name).
+ */
+
+export function normalizeEmail(value: string): string {
+  return value.trim().toLowerCase();
+}
+
+/** Names and codes a person or a system writes for a country, upper-cased, to ISO 3166-1 alpha-2. */
+const COUNTRY_ALIASES: Record<string, string> = {
+  UK: 'GB',
+  'GREAT BRITAIN': 'GB',
+  BRITAIN: 'GB',
+  ENGLAND: 'GB',
+  SCOTLAND: 'GB',
+  WALES: 'GB',
+  'NORTHERN IRELAND': 'GB',
+  USA: 'US',
+  'U.S.': 'US',
+  'U.S.A.': 'US',
+  'UNITED STATES OF AMERICA': 'US',
+  AMERICA: 'US',
+  HOLLAND: 'NL',
+  'THE NETHERLANDS': 'NL',
+  DEUTSCHLAND: 'DE',
+  'SOUTH KOREA': 'KR',
+  'NORTH KOREA': 'KP',
+  RUSSIA: 'RU',
+  'CZECH REPUBLIC': 'CZ',
+  'IVORY COAST': 'CI',
+  VIETNAM: 'VN',
+};
+
+/** Region codes ICU names that are not countries (unions, groupings, private use). */
+const NOT_COUNTRIES = new Set(['EU', 'EZ', 'UN', 'QO', 'XA', 'XB', 'ZZ']);
+
+let countryNames: Map<string, string> | undefined;
+let countryCodes: Set<string> | undefined;
+/** English region names to codes, built once from the runtime's own ICU data (no table to maintain). */
+function countriesByName(): Map<string, string> {
+  if (countryNames) return countryNames;
+  countryNames = new Map();
+  const names = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
+  for (let a = 65; a <= 90; a++) {
+    for (let b = 65; b <= 90; b++) {
+      const code = String.fromCharCode(a, b);
+      const name = names.of(code)?.toUpperCase();
+      if (!name || name === code || name === 'UNKNOWN REGION' || NOT_COUNTRIES.has(code)) continue;
+      // Deprecated and reserved codes canonicalize to another (UK -> GB, DD -> DE, FX -> FR).
+      if (Intl.getCanonicalLocales(`und-${code}`)[0] !== `und-${code}`) continue;
+      if (!countryNames.has(name)) countryNames.set(name, code);
+    }
+  }
+  countryCodes = new Set(countryNames.values());
+  return countryNames;
+}
+
+/** `"United Kingdom"`, `"UK"`, `"gb"` -> `"GB"`; undefined when it names no country. */
+export function normalizeCountry(value: string): string | undefined {
+  const key = value.trim().toUpperCase().replace(/\s+/g, ' ');
+  if (key === '') return undefined;
+  const byName = countriesByName();
+  const alias = COUNTRY_ALIASES[key];
+  if (alias) return alias;
+  if (/^[A-Z]{2}$/.test(key)) return countryCodes?.has(key) ? key : undefined;
+  return byName.get(key) ?? byName.get(key.replace(/^THE /, ''));
+}
+
+/**
+ * A phone number in E.164, read with the record's country when the number has none. Undefined
+ * when it cannot be read (the caller keeps the raw value and flags it).
+ */
+export function normalizePhone(value: string, defaultCountry?: string): string | undefined {
+  const parsed = parsePhoneNumberFromString(value.trim(), defaultCountry as never);
+  return parsed?.isPossible() ? parsed.number : undefined;
+}
+
+/** A currency code, checked against the runtime's ISO 4217 list. */
+export function normalizeCurrency(value: string): string | undefined {
+  const code = value.trim().toUpperCase();
+  return /^[A-Z]{3}$/.test(code) && Intl.supportedValuesOf('currency').includes(code) ? code : undefined;
+}
+
+/** Digits after the decimal point in a currency's minor unit: USD 2, JPY 0, BHD 3. */
+export function minorDigits(currency: string): number {
+  return (
+    new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2
+  );
+}
+
+/**
+ * An amount (`"19.99"`, `19.99`, `"1,299.00"`) as an integer in the currency's minor unit, with
+ * exact decimal arithmetic (19.99 * 100 in floating point is 1998.9999999999998). Undefined when
+ * it has more decimals than the currency allows, or is not a number.
+ */
+export function toMinorUnits(amount: string | number, currency: string): number | undefined {
+  const text =
+    typeof amount === 'number'
+      ? Number.isFinite(amount)
+        ? String(amount)
+        : ''
+      : amount.trim().replace(/,/g, '');
+  const match = /^(-?)(\d+)(?:\.(\d+))?$/.exec(text);
+  if (!match) return undefined;
+  const digits = minorDigits(currency);
+  const fraction = (match[3] ?? '').replace(/0+$/, '');
+  if (fraction.length > digits) return undefined;
+  const minor = Number(`${match[2]}${fraction.padEnd(digits, '0')}`);
+  if (!Number.isSafeInteger(minor)) return undefined;
+  return match[1] === '-' ? -minor : minor;
+}
+
+/** Epoch seconds or milliseconds, or any date string with a zone, to ISO 8601 UTC; years 1970-2200 only. */
+export function normalizeTimestamp(value: string | number): string | undefined {
+  let ms: number;
+  if (typeof value === 'number') ms = value < 1e11 ? value * 1000 : value;
+  else ms = /^\d+$/.test(value.trim()) ? normalizeEpochString(value.trim()) : Date.parse(value);
+  if (!Number.isFinite(ms)) return undefined;
+  const year = new Date(ms).getUTCFullYear();
+  return year >= 1970 && year <= 2200 ? new Date(ms).toISOString() : undefined;
+}
+
+function normalizeEpochString(value: string): number {
+  const n = Number(value);
+  return n < 1e11 ? n * 1000 : n;
+}
