@@ -255,3 +255,61 @@ describe('HubSpot contact mapping', () => {
     );
   });
 });
+
+describe('HubSpot through ingest', () => {
+  it('accepts a signed batch as one envelope per event, with the secret that matched counted', async () => {
+    const { acceptWebhook } = await import('../../functions/core/ingest.js');
+    const { loadConfig } = await import('../../functions/core/config.js');
+    const { ManualClock, MemoryInboundQueue, MemorySecretStore, MemoryTelemetry } = await import(
+      '../support/fakes.js'
+    );
+    const config = loadConfig({
+      name: 'acme',
+      sources: { crm: { connector: 'hubspot', secret: 'acme/hubspot' } },
+      destinations: {},
+      flows: [],
+    });
+    const clock = new ManualClock();
+    const queue = new MemoryInboundQueue();
+    const telemetry = new MemoryTelemetry();
+    const secrets = new MemorySecretStore({
+      'acme/hubspot': JSON.stringify(['hs-new-secret', 'hs-old-secret']),
+    });
+    const body = JSON.stringify([
+      {
+        eventId: 11,
+        subscriptionType: 'contact.propertyChange',
+        objectId: 1,
+        occurredAt: 1,
+        propertyName: 'email',
+      },
+      { eventId: 12, subscriptionType: 'contact.deletion', objectId: 2, occurredAt: 2 },
+    ]);
+    const url = 'https://hub.example.com/webhooks/crm?via=%2Fhubspot';
+    const now = clock.now();
+    const headers = {
+      'x-hubspot-signature-v3': hubspotSignature(
+        'POST',
+        'https://hub.example.com/webhooks/crm?via=/hubspot',
+        body,
+        now,
+        'hs-old-secret',
+      ),
+      'x-hubspot-request-timestamp': String(now),
+    };
+    const response = await acceptWebhook(
+      { source: 'crm', method: 'POST', url, headers, rawBody: Buffer.from(body) },
+      { config, queue, secrets, telemetry, clock },
+    );
+    expect(response).toMatchObject({ status: 202, body: { eventId: '11', eventIds: ['11', '12'] } });
+    expect(queue.sent.map((e) => e.eventId)).toEqual(['11', '12']);
+    expect(telemetry.total('signatureVerified', { secret: 'previous' })).toBe(1);
+
+    const stale = await acceptWebhook(
+      { source: 'crm', method: 'POST', url, headers, rawBody: Buffer.from(body) },
+      { config, queue, secrets, telemetry, clock: new ManualClock(now + 300_001) },
+    );
+    expect(stale).toMatchObject({ status: 401, body: { error: 'timestamp_out_of_window' } });
+    expect(JSON.stringify(stale.body)).not.toMatch(/hs-old-secret|hs-new-secret|contact\./);
+  });
+});
