@@ -103,6 +103,52 @@ function stripeAddress(value: unknown): Record<string, unknown> | null | undefin
   };
 }
 
+const INVOICE_EVENTS = new Set([
+  'invoice.created',
+  'invoice.finalized',
+  'invoice.updated',
+  'invoice.paid',
+  'invoice.voided',
+  'invoice.marked_uncollectible',
+]);
+
+const epochIso = (seconds: unknown) =>
+  typeof seconds === 'number' ? new Date(seconds * 1000).toISOString() : undefined;
+
+/** Stripe invoices: amounts are already integers in the currency's minor unit. */
+function invoiceRecords(event: StripeEvent): SourceRecord[] {
+  const invoice = event.data?.object;
+  if (!invoice || typeof invoice.id !== 'string' || typeof event.created !== 'number') {
+    throw new FatalError(`Stripe ${String(event.type)} event lacks data.object.id or created`, [
+      {
+        rule: 'stripe.event.shape',
+        field: 'data.object.id',
+        message: 'an invoice event needs data.object.id and created',
+      },
+    ]);
+  }
+  return [
+    {
+      entity: 'invoice',
+      sourceId: invoice.id,
+      version: event.created,
+      deleted: false,
+      data: {
+        customerId: text(invoice.customer),
+        number: text(invoice.number),
+        currency: typeof invoice.currency === 'string' ? invoice.currency.toUpperCase() : invoice.currency,
+        totalMinor: invoice.total,
+        amountDueMinor: invoice.amount_due,
+        status: invoice.status,
+        issuedAt: epochIso(invoice.created),
+        dueAt: invoice.due_date === null ? null : epochIso(invoice.due_date),
+        refs: { stripe: invoice.id },
+        updatedAt: epochIso(event.created),
+      },
+    },
+  ];
+}
+
 function toRecords(envelope: Envelope): readonly SourceRecord[] {
   let event: StripeEvent;
   try {
@@ -116,6 +162,7 @@ function toRecords(envelope: Envelope): readonly SourceRecord[] {
       },
     );
   }
+  if (typeof event.type === 'string' && INVOICE_EVENTS.has(event.type)) return invoiceRecords(event);
   if (typeof event.type !== 'string' || !CUSTOMER_EVENTS.has(event.type)) return [];
   const customer = event.data?.object;
   const created = event.created;

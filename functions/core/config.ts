@@ -18,11 +18,21 @@ export const SOURCE_CONNECTORS = [...WEBHOOK_CONNECTORS, ...POLL_CONNECTORS] as 
 /** Destination connectors this build ships. */
 export const DESTINATION_CONNECTORS = ['http', 'hubspot'] as const;
 /** Canonical entities a flow can carry. */
-export const ENTITIES = ['customer', 'order'] as const;
+export const ENTITIES = ['customer', 'order', 'invoice'] as const;
 /** Fields of each canonical entity that can have an owner (refs and updatedAt belong to the hub). */
 export const CANONICAL_FIELDS: Record<(typeof ENTITIES)[number], readonly string[]> = {
   customer: ['email', 'name', 'phone', 'address'],
   order: ['customerId', 'customerEmail', 'number', 'currency', 'totalMinor', 'lines', 'status', 'placedAt'],
+  invoice: [
+    'customerId',
+    'number',
+    'currency',
+    'totalMinor',
+    'amountDueMinor',
+    'status',
+    'issuedAt',
+    'dueAt',
+  ],
 };
 
 const resourceName = z
@@ -336,7 +346,9 @@ export function loadConfig(input: unknown): SwitchyardConfig {
   config.flows.forEach((flow, i) => {
     flow.to.forEach((destination, j) => {
       if (config.destinations[destination]?.connector === 'hubspot' && flow.entity !== 'customer') {
-        problems.push(`flows[${i}].to[${j}]: the hubspot destination takes customers (contacts), not ${flow.entity}`);
+        problems.push(
+          `flows[${i}].to[${j}]: the hubspot destination takes customers (contacts), not ${flow.entity}`,
+        );
       }
     });
   });

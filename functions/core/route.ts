@@ -1,6 +1,5 @@
 import { recordsFor } from '../connectors/registry.js';
-import { validateCustomer } from '../model/customer.js';
-import { validateOrder } from '../model/order.js';
+import { CONTRACTS } from '../model/contracts.js';
 import type { Entity, SwitchyardConfig } from './config.js';
 import { FatalError, type QuarantineReason } from './errors.js';
 import type { DeliveryMessage, Envelope, SourceRecord } from './messages.js';
@@ -52,12 +51,7 @@ function validate(
   record: SourceRecord,
 ): { ok: true; data: Record<string, unknown> } | { ok: false; reasons: readonly QuarantineReason[] } {
   if (record.deleted) return { ok: true, data: { ...record.data } };
-  switch (record.entity) {
-    case 'customer':
-      return validateCustomer(record.data);
-    case 'order':
-      return validateOrder(record.data);
-  }
+  return CONTRACTS[record.entity].validate(record.data);
 }
 
 /** Drops the fields another system owns (G6): their changes from this source are never applied. */

@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import type { ValidationResult } from './customer.js';
+import { normalizeCurrency, normalizeTimestamp, toMinorUnits } from './normalize.js';
+import { issuesToReasons } from './reasons.js';
+
+export const INVOICE_SCHEMA_VERSION = 1;
+
+const minorUnits = z
+  .number()
+  .int('must be an integer amount in minor units')
+  .min(0, 'must not be negative')
+  .max(1e13, 'is absurdly large');
+const isoDate = z.iso.datetime({ offset: false, message: 'must be a date between 1970 and 2200' });
+
+/** Canonical invoice v1. */
+export const invoiceV1 = z
+  .object({
+    customerId: z.string().trim().min(1).max(200).nullable().optional(),
+    number: z.string().trim().min(1).max(100).nullable().optional(),
+    currency: z.string().refine((code) => normalizeCurrency(code) === code, 'must be an ISO 4217 code'),
+    totalMinor: minorUnits,
+    amountDueMinor: minorUnits.optional(),
+    status: z.enum(['draft', 'open', 'paid', 'void', 'uncollectible']),
+    issuedAt: isoDate,
+    dueAt: isoDate.nullable().optional(),
+    refs: z.record(z.string(), z.string()),
+    updatedAt: isoDate.optional(),
+  })
+  .meta({ title: 'Invoice', description: 'Canonical invoice, schema version 1' });
+
+export type InvoiceV1 = z.output<typeof invoiceV1>;
+
+export function normalizeInvoice(data: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...data };
+  const currency = typeof data.currency === 'string' ? normalizeCurrency(data.currency) : undefined;
+  if (currency) out.currency = currency;
+  for (const [from, to] of [
+    ['total', 'totalMinor'],
+    ['amountDue', 'amountDueMinor'],
+  ] as const) {
+    const value = data[from];
+    if (out[to] === undefined && (typeof value === 'string' || typeof value === 'number') && currency) {
+      out[to] = toMinorUnits(value, currency) ?? value;
+      delete out[from];
+    }
+  }
+  for (const field of ['issuedAt', 'dueAt', 'updatedAt'] as const) {
+    const value = data[field];
+    if (typeof value === 'string' || typeof value === 'number')
+      out[field] = normalizeTimestamp(value) ?? value;
+  }
+  return out;
+}
+
+export function validateInvoice(data: Readonly<Record<string, unknown>>): ValidationResult {
+  const normalized = normalizeInvoice(data);
+  const parsed = invoiceV1.safeParse(normalized);
+  if (parsed.success)
+    return { ok: true, data: JSON.parse(JSON.stringify(parsed.data)) as Record<string, unknown> };
+  return { ok: false, reasons: issuesToReasons('invoice', parsed.error.issues, normalized) };
+}
