@@ -134,9 +134,9 @@ describe('routeEnvelope', () => {
   it('skips an event type no connector maps, touching nothing', async () => {
     const body = JSON.stringify({
       id: 'evt_inv',
-      type: 'invoice.paid',
+      type: 'charge.refunded',
       created: V1,
-      data: { object: { id: 'in_1' } },
+      data: { object: { id: 'ch_1' } },
     });
     const result = await routeEnvelope(envelopeFor(body), deps(), 'inbound-1');
     expect(result).toEqual({
