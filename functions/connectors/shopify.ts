@@ -1,6 +1,7 @@
 import { FatalError, type QuarantineReason } from '../core/errors.js';
 import type { Envelope, SourceRecord } from '../core/messages.js';
 import { redactValue } from '../core/redact.js';
+import { minorDigits } from '../model/normalize.js';
 import {
   badSignature,
   encodedMacMatches,
@@ -33,10 +34,11 @@ import type { ParsedEvent, VerifyOptions, WebhookConnector, WebhookRequest } fro
  *   from `admin_graphql_api_id` (`gid://shopify/Customer/<id>`) when present, else from `id` when it
  *   is a safe integer; an id that lost precision is a FatalError rather than a wrong link.
  * - Money: amounts are decimal strings ("19.99") in the shop currency (`currency`); they are converted
- *   with exact string arithmetic to the currency's ISO 4217 minor unit: 2 decimals by default, 0 for
- *   zero-decimal currencies (JPY "1000" or "1000.00" -> 1000), 3 for BHD, JOD, KWD, OMR, TND and the
- *   like. More significant decimals than the currency has ("19.999" USD, "1000.50" JPY), a negative
- *   or non-decimal amount is a FatalError: never rounded, never a float multiply.
+ *   with exact string arithmetic to the currency's minor unit as the canonical model defines it
+ *   (`minorDigits` in model/normalize.ts): 2 decimals for most, 0 for zero-decimal currencies (JPY
+ *   "1000" or "1000.00" -> 1000), 3 for BHD, JOD, KWD, OMR, TND. More significant decimals than the
+ *   currency has ("19.999" USD, "1000.50" JPY), a negative or non-decimal amount is a FatalError:
+ *   never rounded, never a float multiply.
  * - Order status: `cancelled` when cancelled_at is set, else financial_status (`paid`, `pending`,
  *   `refunded`, ...), else `pending`.
  * - Line sku: the line's sku, else its variant_id; a custom line with neither is left without a sku
@@ -71,39 +73,12 @@ function parse(request: WebhookRequest): ParsedEvent[] {
 // ---------------------------------------------------------------------------------------------
 // Money
 
-/** Decimal places of each ISO 4217 currency that has other than 2. */
-const MINOR_UNIT_EXPONENTS: Readonly<Record<string, number>> = {
-  BIF: 0,
-  CLP: 0,
-  DJF: 0,
-  GNF: 0,
-  ISK: 0,
-  JPY: 0,
-  KMF: 0,
-  KRW: 0,
-  PYG: 0,
-  RWF: 0,
-  UGX: 0,
-  UYI: 0,
-  VND: 0,
-  VUV: 0,
-  XAF: 0,
-  XOF: 0,
-  XPF: 0,
-  BHD: 3,
-  IQD: 3,
-  JOD: 3,
-  KWD: 3,
-  LYD: 3,
-  OMR: 3,
-  TND: 3,
-  CLF: 4,
-  UYW: 4,
-};
-
-/** Decimal places of a currency's minor unit (ISO 4217); 2 unless listed otherwise. */
+/**
+ * Decimal places of a currency's minor unit. The canonical model's definition (one for every source,
+ * so the same order from two systems has the same totalMinor): JPY 0, USD 2, KWD 3.
+ */
 export function minorUnitExponent(currency: string): number {
-  return MINOR_UNIT_EXPONENTS[currency.toUpperCase()] ?? 2;
+  return minorDigits(currency.toUpperCase());
 }
 
 function money(field: string, message: string, value: unknown, rule: string): FatalError {

@@ -79,7 +79,7 @@ describe('Shopify amounts: exact decimal strings to minor units', () => {
     expect(fatal(() => decimalToMinor(amount, 'USD')).reasons[0]?.rule).toBe('shopify.amount.format');
   });
 
-  it('uses ISO 4217 minor units: 0 for zero-decimal currencies, 3 for three-decimal ones, else 2', () => {
+  it('uses the canonical minor units: 0 for zero-decimal currencies, 3 for three-decimal ones, else 2', () => {
     expect(['JPY', 'KRW', 'VND', 'CLP', 'ISK', 'jpy'].map(minorUnitExponent)).toEqual([0, 0, 0, 0, 0, 0]);
     expect(['KWD', 'BHD', 'JOD', 'OMR', 'TND'].map(minorUnitExponent)).toEqual([3, 3, 3, 3, 3]);
     expect(['USD', 'EUR', 'GBP', 'CAD', 'XYZ'].map(minorUnitExponent)).toEqual([2, 2, 2, 2, 2]);
