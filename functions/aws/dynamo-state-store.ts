@@ -1,13 +1,23 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type { Entity } from '../core/config.js';
 import type {
   CanonicalItem,
   DeliveryMapping,
+  OpsStore,
+  Page,
   PollStateStore,
   PossibleDuplicate,
   QuarantineItem,
   StateStore,
+  StoredQuarantineItem,
 } from '../core/ports.js';
 
 /**
@@ -246,5 +256,92 @@ export class DynamoPollStateStore implements PollStateStore {
       expected === undefined ? undefined : { '#cursor': 'cursor' },
     );
     return written ? 'written' : 'conflict';
+  }
+}
+
+const encodePosition = (key: Record<string, unknown> | undefined) =>
+  key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
+const decodePosition = (position: string | undefined) =>
+  position ? (JSON.parse(Buffer.from(position, 'base64url').toString('utf8')) as Record<string, unknown>) : undefined;
+
+/** Operators' reads over the state table: queries by partition, scans for the canonical store. */
+export class DynamoOpsStore implements OpsStore {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async listQuarantine(limit: number, after?: string): Promise<Page<StoredQuarantineItem>> {
+    const start = decodePosition(after);
+    const result = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': 'QUARANTINE' },
+        Limit: limit,
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    const next = encodePosition(result.LastEvaluatedKey);
+    return {
+      items: (result.Items ?? []).map((item) => ({ ...(item as QuarantineItem), key: String(item.sk) })),
+      ...(next ? { next } : {}),
+    };
+  }
+
+  async getQuarantine(key: string): Promise<StoredQuarantineItem | undefined> {
+    const result = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: 'QUARANTINE', sk: key }, ConsistentRead: true }),
+    );
+    return result.Item ? { ...(result.Item as QuarantineItem), key } : undefined;
+  }
+
+  async deleteQuarantine(key: string): Promise<void> {
+    await this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: 'QUARANTINE', sk: key } }));
+  }
+
+  async scanCanonical(entity: Entity, limit: number, after?: string): Promise<Page<CanonicalItem>> {
+    const start = decodePosition(after);
+    const result = await this.client.send(
+      new ScanCommand({
+        TableName: this.tableName,
+        FilterExpression: 'sk = :sk AND #entity = :entity',
+        ExpressionAttributeNames: { '#entity': 'entity' },
+        ExpressionAttributeValues: { ':sk': 'CANONICAL', ':entity': entity },
+        Limit: limit,
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    const next = encodePosition(result.LastEvaluatedKey);
+    return { items: (result.Items ?? []) as CanonicalItem[], ...(next ? { next } : {}) };
+  }
+
+  async listPossibleDuplicates(entity: Entity): Promise<readonly PossibleDuplicate[]> {
+    const items: PossibleDuplicate[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const result = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :entity)',
+          ExpressionAttributeValues: { ':pk': 'DUPLICATES', ':entity': `${entity}#` },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      items.push(...((result.Items ?? []) as PossibleDuplicate[]));
+      start = result.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  async getDocument<T>(name: string): Promise<T | undefined> {
+    const result = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: 'DOCUMENT', sk: name }, ConsistentRead: true }),
+    );
+    return result.Item?.value as T | undefined;
+  }
+
+  async putDocument(name: string, value: unknown): Promise<void> {
+    await this.client.send(new PutCommand({ TableName: this.tableName, Item: { pk: 'DOCUMENT', sk: name, value } }));
   }
 }

@@ -343,6 +343,11 @@ export function loadConfig(input: unknown): SwitchyardConfig {
       }
     }
   }
+  for (const [name, source] of Object.entries(config.sources)) {
+    if (source.connector === 'hmac' && source.signedPayload.includes('{timestamp}') && !source.timestampHeader) {
+      problems.push(`sources.${name}.signedPayload: uses {timestamp} but no timestampHeader says where it is`);
+    }
+  }
   config.flows.forEach((flow, i) => {
     flow.to.forEach((destination, j) => {
       if (config.destinations[destination]?.connector === 'hubspot' && flow.entity !== 'customer') {

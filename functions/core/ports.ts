@@ -135,3 +135,29 @@ export interface PollStateStore {
   /** Advances the cursor only if it still holds `expected` (undefined: no cursor yet). */
   putCursor(source: string, expected: number | undefined, next: number): Promise<'written' | 'conflict'>;
 }
+
+/** A quarantined record with the key that addresses it (for show, replay and delete). */
+export interface StoredQuarantineItem extends QuarantineItem {
+  readonly key: string;
+}
+
+/** A page of a scan: items, and where the next page starts (undefined at the end). */
+export interface Page<T> {
+  readonly items: readonly T[];
+  readonly next?: string;
+}
+
+/**
+ * Reads over many items, for operators' tools (quarantine, backfill, quality), never on the hot
+ * path. Positions are opaque strings, so a long run can stop and resume.
+ */
+export interface OpsStore {
+  listQuarantine(limit: number, after?: string): Promise<Page<StoredQuarantineItem>>;
+  getQuarantine(key: string): Promise<StoredQuarantineItem | undefined>;
+  deleteQuarantine(key: string): Promise<void>;
+  scanCanonical(entity: Entity, limit: number, after?: string): Promise<Page<CanonicalItem>>;
+  listPossibleDuplicates(entity: Entity): Promise<readonly PossibleDuplicate[]>;
+  /** A small named JSON document: a backfill's position, the last quality report. */
+  getDocument<T>(name: string): Promise<T | undefined>;
+  putDocument(name: string, value: unknown): Promise<void>;
+}

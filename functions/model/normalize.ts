@@ -85,10 +85,36 @@ export function normalizeCurrency(value: string): string | undefined {
   return /^[A-Z]{3}$/.test(code) && Intl.supportedValuesOf('currency').includes(code) ? code : undefined;
 }
 
-/** Digits after the decimal point in a currency's minor unit: USD 2, JPY 0, BHD 3. */
+/**
+ * Where ICU's display digits differ from the ISO 4217 minor unit (ICU rounds these for display);
+ * money must follow ISO, as payment APIs do.
+ */
+const ISO_MINOR_DIGITS: Record<string, number> = {
+  IQD: 3,
+  HUF: 2,
+  IDR: 2,
+  COP: 2,
+  PKR: 2,
+  IRR: 2,
+  AFN: 2,
+  ALL: 2,
+  KPW: 2,
+  LAK: 2,
+  LBP: 2,
+  MGA: 2,
+  MMK: 2,
+  SLL: 2,
+  SOS: 2,
+  SYP: 2,
+  YER: 2,
+};
+
+/** Digits after the decimal point in a currency's ISO 4217 minor unit: USD 2, JPY 0, BHD 3. */
 export function minorDigits(currency: string): number {
   return (
-    new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2
+    ISO_MINOR_DIGITS[currency] ??
+    new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ??
+    2
   );
 }
 

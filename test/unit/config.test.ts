@@ -432,3 +432,53 @@ describe('deriveTopology', () => {
     expect(deriveTopology(config)).toEqual(topology);
   });
 });
+
+describe('loadConfig for connector settings', () => {
+  it('fails if an hmac source signs {timestamp} without saying which header carries it', () => {
+    expect(() =>
+      loadConfig({
+        name: 'acme',
+        sources: {
+          acme: {
+            connector: 'hmac',
+            secret: 'acme/hook',
+            header: 'X-Sig',
+            signedPayload: '{timestamp}.{body}',
+            eventId: { header: 'X-Id' },
+            map: { entity: 'customer', id: 'id', version: 'v', fields: { email: 'email' } },
+          },
+        },
+        destinations: {},
+        flows: [],
+      }),
+    ).toThrow('sources.acme.signedPayload: uses {timestamp} but no timestampHeader says where it is');
+  });
+
+  it('fails if a mapping expression is not JMESPath, naming the field', () => {
+    expect(() =>
+      loadConfig({
+        name: 'acme',
+        sources: {
+          gh: {
+            connector: 'github',
+            secret: 'acme/gh',
+            map: { entity: 'customer', id: 'sender.[', version: 'v', fields: {} },
+          },
+        },
+        destinations: {},
+        flows: [],
+      }),
+    ).toThrow(/sources\.gh\.map\.id: is not a valid JMESPath expression/);
+  });
+
+  it('fails if a source names a connector this build does not have, listing the ones it has', () => {
+    expect(() =>
+      loadConfig({
+        name: 'acme',
+        sources: { x: { connector: 'zapier', secret: 's' } },
+        destinations: {},
+        flows: [],
+      }),
+    ).toThrow(/sources\.x\.connector: unknown connector \(known: stripe, shopify, hubspot/);
+  });
+});

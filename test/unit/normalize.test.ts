@@ -72,6 +72,8 @@ describe('normalizers', () => {
 
   it('knows each currency minor unit', () => {
     expect([minorDigits('USD'), minorDigits('JPY'), minorDigits('BHD')]).toEqual([2, 0, 3]);
+    // ISO 4217, not ICU's display rounding.
+    expect([minorDigits('HUF'), minorDigits('IQD'), minorDigits('IDR')]).toEqual([2, 3, 2]);
   });
 
   it.each([
