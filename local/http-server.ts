@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { ConsoleApi } from './console/api.js';
+import { handleConsole } from './console/http.js';
 
 export type IngestInvoker = (
   event: APIGatewayProxyEventV2,
@@ -16,6 +18,8 @@ export interface HubServerOptions {
   readonly invokeIngest: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
   readonly stats: () => Promise<unknown>;
   readonly isDraining: () => boolean;
+  /** The console at `/` and its endpoints (local/console/http.ts); without it they answer 404. */
+  readonly console?: ConsoleApi;
   /** `POST /_switchyard/poll/{source}`: one poll now (what `switchyard poll <source>` calls). */
   readonly pollNow?: (source: string) => Promise<unknown>;
 }
@@ -97,7 +101,7 @@ export function apiGatewayEvent(req: IncomingMessage, source: string, body: Buff
   };
 }
 
-/** The local front door: the webhook route, health and stats. */
+/** The local front door: the webhook route, health, stats and the console. */
 export function createHubServer(options: HubServerOptions): Server {
   return createServer((req, res) => {
     void handle(req, res, options).catch((error: unknown) => {
@@ -128,6 +132,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HubSer
       return sendJson(res, 502, { error: 'poll_failed', message: (error as Error).message });
     }
   }
+  if (options.console && (await handleConsole(req, res, path, options.console, options.host))) return;
   const webhook = WEBHOOK_PATH.exec(path);
   if (webhook) {
     if (req.method !== 'POST') {

@@ -17,6 +17,8 @@ import {
   routeHandlerFromEnv,
   type SharedDeps,
 } from '../functions/wiring.js';
+import { type ConsoleApi, createConsoleApi } from './console/api.js';
+import { EventTrace } from './console/trace.js';
 import { awsClientConfig, startEmulators } from './emulators.js';
 import { createHubServer, listen } from './http-server.js';
 import { lambdaContext } from './lambda-context.js';
@@ -60,6 +62,8 @@ export interface HubRuntime {
   readonly config: SwitchyardConfig;
   readonly topology: Topology;
   readonly telemetry: LocalTelemetry;
+  /** What the console at `/` reads: quarantine, event search, DLQ redrive. */
+  readonly console: ConsoleApi;
   readonly sqs: SQSClient;
   readonly dynamo: DynamoDBDocumentClient;
   readonly tableName: string;
@@ -156,6 +160,9 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
   });
   const provisioned = await provision(topology, { dynamodb: dynamoClient, sqs }, { logger: log });
   const telemetry = new LocalTelemetry();
+  // The console's event search: each record's stages and destination calls, recent events only.
+  const trace = new EventTrace();
+  const handlerFetch = trace.wrapFetch((input, init) => (options.fetch ?? globalThis.fetch)(input, init));
   // A fresh logger per execution environment: its appended keys (correlation id) are per invocation.
   const shared = (): SharedDeps => ({
     config,
@@ -165,7 +172,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     sqs: handlerSqs,
     dynamo: handlerDynamo,
     ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.fetch ? { fetch: options.fetch } : {}),
+    fetch: handlerFetch,
   });
 
   const envOf = (spec: FunctionSpec): Env => resolveEnv(spec, provisioned.tableName, provisioned.queueUrls);
@@ -199,11 +206,20 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     if (!queue || !queueUrl)
       throw new Error(`Function ${spec.key} consumes an unknown queue ${spec.consumes.queue}`);
     const env = envOf(spec);
-    const handler = warmPool<SQSEvent, SQSBatchResponse>(
+    const invoke = warmPool<SQSEvent, SQSBatchResponse>(
       () =>
         spec.kind === 'route' ? routeHandlerFromEnv(env, shared()) : deliverHandlerFromEnv(env, shared()),
       timed(spec.key),
     );
+    const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+      let response: SQSBatchResponse | undefined;
+      try {
+        response = await invoke(event, context);
+        return response;
+      } finally {
+        trace.batch(spec.kind === 'route' ? 'route' : 'deliver', event, response, queue.maxReceiveCount);
+      }
+    };
     pollers.push(
       new SqsEventSourcePoller({
         sqs,
@@ -258,15 +274,31 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     });
   };
 
+  const consoleApi = createConsoleApi({
+    config,
+    topology,
+    dynamo,
+    tableName: provisioned.tableName,
+    sqs,
+    queueUrls: provisioned.queueUrls,
+    deadLetterUrls: provisioned.deadLetterUrls,
+    trace,
+    telemetry,
+  });
+
   let draining = false;
   const server: Server = createHubServer({
     host: options.host ?? '127.0.0.1',
     port: options.port ?? 3000,
     maxBodyBytes: config.limits.maxBodyBytes,
-    invokeIngest: (event) =>
-      ingest(event, lambdaContext(`${topology.name}-ingest`, ingestSpec.timeoutSeconds)),
+    invokeIngest: async (event) => {
+      const result = await ingest(event, lambdaContext(`${topology.name}-ingest`, ingestSpec.timeoutSeconds));
+      trace.ingest(event.pathParameters?.source ?? '', result.statusCode ?? 200, result.body);
+      return result;
+    },
     stats,
     isDraining: () => draining,
+    console: consoleApi,
     pollNow: (source) => pollNow(source),
   });
   const url = await listen(server, options.host ?? '127.0.0.1', options.port ?? 3000);
@@ -299,6 +331,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     config,
     topology,
     telemetry,
+    console: consoleApi,
     sqs,
     dynamo,
     tableName: provisioned.tableName,

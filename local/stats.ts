@@ -13,7 +13,10 @@ export interface SourceStats {
   fannedOut: number;
   skipped: Counts;
   quarantined: number;
+  /** Dead-lettered on the inbound queue and not redriven since. */
   deadLettered: number;
+  /** Moved back from the inbound DLQ by a redrive (each is in flight again). */
+  redriven: number;
   /** Accepted events not yet routed: accepted - routed - deadLettered. */
   inFlight: number;
   signatureVerified: Counts;
@@ -24,9 +27,14 @@ export interface LaneStats {
   delivered: number;
   skipped: Counts;
   quarantined: number;
+  /** Dead-lettered and not redriven since. */
   deadLettered: number;
+  /** Moved back from the DLQ by a redrive (each is in flight again). */
+  redriven: number;
   retried: number;
   inFlight: number;
+  /** End-to-end latency (received to delivered) over the last deliveries; null before the first. */
+  latencyMs: { p50: number; p99: number } | null;
 }
 
 export interface DestinationStats extends LaneStats {
@@ -62,6 +70,23 @@ export interface QueueDepths {
 
 const sum = (counts: Counts): number => Object.values(counts).reduce((a, b) => a + b, 0);
 
+/** Latency percentiles are over this many most recent deliveries per lane. */
+const LATENCY_WINDOW = 1000;
+
+/** Nearest-rank percentile of `values`, or undefined when there are none. */
+function percentile(values: readonly number[], p: number): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+function latency(values: readonly number[]): LaneStats['latencyMs'] {
+  const recent = values.slice(-LATENCY_WINDOW);
+  const p50 = percentile(recent, 50);
+  const p99 = percentile(recent, 99);
+  return p50 === undefined || p99 === undefined ? null : { p50: Math.round(p50), p99: Math.round(p99) };
+}
+
 /**
  * The local stand-in for CloudWatch metrics: the same counters the handlers emit as EMF in AWS,
  * kept in memory and served at /_switchyard/stats.
@@ -87,6 +112,14 @@ export class LocalTelemetry implements Telemetry {
   }
 
   flush(): void {}
+
+  /** Every (metric, dimension set) recorded so far: what CloudWatch would hold as custom metrics. */
+  dimensionSets(): { metric: string; dimensions: Record<string, string> }[] {
+    return [...this.counters.keys(), ...this.timings.keys()].map((key) => {
+      const [metric, entries] = JSON.parse(key) as [string, [string, string][]];
+      return { metric, dimensions: Object.fromEntries(entries) };
+    });
+  }
 
   /** Every recorded value of a timing metric, across dimension sets that include `dimensions`. */
   timingsOf(metric: string, dimensions: Dimensions = {}): number[] {
@@ -136,7 +169,8 @@ export class LocalTelemetry implements Telemetry {
         fannedOut: this.counted('fannedOut', dims).total,
         skipped: this.counted('skipped', dims).byReason,
         quarantined: this.counted('quarantined', dims).total,
-        deadLettered: this.counted('deadLettered', dims).total,
+        deadLettered: this.counted('deadLettered', dims).total - this.counted('redriven', dims).total,
+        redriven: this.counted('redriven', dims).total,
         inFlight: 0,
         signatureVerified: secretCounts,
       };
@@ -152,6 +186,7 @@ export class LocalTelemetry implements Telemetry {
         skipped: {},
         quarantined: 0,
         deadLettered: 0,
+        redriven: 0,
         inFlight: 0,
         signatureVerified: {},
       };
@@ -167,9 +202,11 @@ export class LocalTelemetry implements Telemetry {
           delivered: this.counted('delivered', dims).total,
           skipped: this.counted('skipped', dims).byReason,
           quarantined: this.counted('quarantined', dims).total,
-          deadLettered: this.counted('deadLettered', dims).total,
+          deadLettered: this.counted('deadLettered', dims).total - this.counted('redriven', dims).total,
+          redriven: this.counted('redriven', dims).total,
           retried: this.counted('retried', dims).total,
           inFlight: 0,
+          latencyMs: latency(this.timingsOf('endToEndLatency', dims)),
         };
         lane.inFlight = Math.max(
           0,
@@ -182,8 +219,10 @@ export class LocalTelemetry implements Telemetry {
           skipped: {},
           quarantined: 0,
           deadLettered: 0,
+          redriven: 0,
           retried: 0,
           inFlight: depths.destinations[destination]?.depth ?? 0,
+          latencyMs: latency(this.timingsOf('endToEndLatency', { destination })),
           deadLetterDepth: depths.destinations[destination]?.deadLetterDepth ?? 0,
         };
         destinations[destination] = total;
@@ -191,6 +230,7 @@ export class LocalTelemetry implements Telemetry {
         total.delivered += lane.delivered;
         total.quarantined += lane.quarantined;
         total.deadLettered += lane.deadLettered;
+        total.redriven += lane.redriven;
         total.retried += lane.retried;
         for (const [reason, n] of Object.entries(lane.skipped))
           total.skipped[reason] = (total.skipped[reason] ?? 0) + n;
