@@ -54,6 +54,31 @@ function validate(
   return CONTRACTS[record.entity].validate(record.data);
 }
 
+/**
+ * Validates a record on its own, or, when it is a partial update of an entity the hub already
+ * holds (a HubSpot property change carries one field), as merged onto what the hub holds: a
+ * phone-only change to a known customer is valid, a new customer without an email is not.
+ */
+async function validateUpdate(
+  record: SourceRecord,
+  source: string,
+  deps: RouteDeps,
+): Promise<ReturnType<typeof validate>> {
+  const alone = validate(record);
+  if (alone.ok || record.deleted) return alone;
+  const known = await deps.state.getXref(source, record.entity, record.sourceId);
+  const current = known ? await deps.state.getCanonical(record.entity, known) : undefined;
+  if (!current || current.deleted) return alone;
+  const merged = validate({ ...record, data: { ...current.data, ...record.data } });
+  if (!merged.ok) return merged;
+  // Keep only what this update said (normalized), so the merge below stays a merge.
+  const said = new Set([...Object.keys(record.data), 'refs', 'flags']);
+  return {
+    ok: true,
+    data: Object.fromEntries(Object.entries(merged.data).filter(([field]) => said.has(field))),
+  };
+}
+
 /** Drops the fields another system owns (G6): their changes from this source are never applied. */
 function ownedFields(
   config: SwitchyardConfig,
@@ -191,13 +216,14 @@ export async function routeEnvelope(
     if (lanes.length === 0) continue;
     anyLane = true;
     // Every record carries its source reference, whether its connector set it or a mapping did not.
-    const checked = validate({
+    const withRef: SourceRecord = {
       ...record,
       data: {
         ...record.data,
         refs: { ...(record.data.refs as object | undefined), [envelope.source]: record.sourceId },
       },
-    });
+    };
+    const checked = await validateUpdate(withRef, envelope.source, deps);
     if (!checked.ok) {
       await deps.state.putQuarantine({
         stage: 'route',

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { SwitchyardConfig } from '../../functions/core/config.js';
+import { loadConfig, type SwitchyardConfig } from '../../functions/core/config.js';
 import { FatalError, TransientError } from '../../functions/core/errors.js';
 import type { DeliveryMessage } from '../../functions/core/messages.js';
 import { type RouteDeps, routeEnvelope } from '../../functions/core/route.js';
@@ -366,5 +366,51 @@ describe('routeEnvelope', () => {
       const fromShop = queues.sent.find((m) => m.source === 'shop');
       expect(fromShop?.data.name).toBe('Jenny from the shop');
     });
+  });
+});
+
+describe('partial updates (a source that sends only what changed)', () => {
+  beforeEach(() => {
+    config = loadConfig({
+      name: 'partial',
+      sources: {
+        erp: {
+          connector: 'rest-poll',
+          schedule: 'rate(5 minutes)',
+          url: 'https://erp.example.com/api/customers',
+          map: { entity: 'customer', id: 'id', version: 'v', fields: { email: 'email', phone: 'phone' } },
+        },
+      },
+      destinations: { crm: { connector: 'http', url: 'https://crm.example.com/api' } },
+      flows: [{ name: 'customers', entity: 'customer', from: ['erp'], to: ['crm'] }],
+    });
+  });
+  const item = (body: Record<string, unknown>) =>
+    routeEnvelope(
+      {
+        v: 1,
+        source: 'erp',
+        eventId: `e-${String(body.v)}`,
+        receivedAt: 0,
+        headers: {},
+        body: JSON.stringify(body),
+      },
+      deps(),
+      `in-${String(body.v)}`,
+    );
+
+  it('accepts a phone-only change to a known customer, validated as merged onto what the hub holds', async () => {
+    await item({ id: 'c1', v: 1, email: 'Known@Example.com' });
+    const result = await item({ id: 'c1', v: 2, phone: '+44 20 7946 0958' });
+    expect(result.quarantine).toEqual([]);
+    expect(sentTo('crm').at(-1)?.data).toMatchObject({ email: 'known@example.com', phone: '+442079460958' });
+  });
+
+  it('quarantines a partial record of a customer the hub has never seen (no email to create it with)', async () => {
+    const result = await item({ id: 'c2', v: 1, phone: '+44 20 7946 0958' });
+    expect(result.quarantine[0]?.reasons).toEqual([
+      expect.objectContaining({ rule: 'customer.email.required' }),
+    ]);
+    expect(sentTo('crm')).toEqual([]);
   });
 });
