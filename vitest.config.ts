@@ -27,6 +27,16 @@ export default defineConfig({
           maxConcurrency: 1,
         },
       },
+      {
+        extends: true,
+        test: {
+          // The local console in headless Chromium (Debian's, driven by playwright-core).
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          testTimeout: 90_000,
+          hookTimeout: 60_000,
+        },
+      },
     ],
   },
 });
