@@ -2,12 +2,26 @@ import { defineConfig } from './functions/core/config.js';
 
 /**
  * The hub itself. The CDK app, the Lambda bundles and the local runtime all import this file.
- * `npm start` runs it locally with simulated Stripe and CRM systems (`switchyard dev --demo`).
+ * `npm start` runs it locally with simulated Stripe, Shopify, ERP and CRM systems
+ * (`switchyard dev --demo` points the destinations and polled APIs at the simulations).
  */
 export default defineConfig({
   name: 'switchyard',
   sources: {
     stripe: { connector: 'stripe', secret: 'switchyard/stripe-webhook' },
+    shop: { connector: 'shopify', secret: 'switchyard/shopify-webhook' },
+    erp: {
+      connector: 'rest-poll',
+      schedule: 'rate(5 minutes)',
+      url: 'https://erp.example.com/api/customers?limit=100',
+      secret: 'switchyard/erp-api',
+      auth: { type: 'bearer' },
+      items: 'data',
+      nextLink: 'next',
+      cursorField: 'updated_at',
+      lookbackSeconds: 300,
+      map: { entity: 'customer', id: 'id', version: 'updated_at', fields: { email: 'email', name: 'name' } },
+    },
   },
   destinations: {
     crm: {
@@ -17,6 +31,6 @@ export default defineConfig({
       maxConcurrency: 5,
     },
   },
-  flows: [{ name: 'customers-to-crm', entity: 'customer', from: ['stripe'], to: ['crm'] }],
+  flows: [{ name: 'customers-to-crm', entity: 'customer', from: ['stripe', 'shop', 'erp'], to: ['crm'] }],
   alarms: { latencyP99Seconds: 60 },
 });

@@ -16,6 +16,7 @@ import { pascal } from './constructs/ids.js';
 import { IngestApi } from './constructs/ingest-api.js';
 import { toRetentionDays } from './constructs/log-retention.js';
 import { acknowledge } from './constructs/nag.js';
+import { PollSchedule } from './constructs/poll-schedule.js';
 import { StateTable } from './constructs/state-table.js';
 
 /**
@@ -68,11 +69,6 @@ export class SwitchyardStack extends Stack {
 
     // Check the config values CloudFormation would reject before building anything.
     const logRetention = toRetentionDays(settings.logs.retentionDays, 'logs.retentionDays');
-    if (topology.schedules.length > 0) {
-      throw new Error(
-        `The topology has schedules (sources: ${topology.schedules.map((s) => s.source).join(', ')}), which this stack cannot build yet (EventBridge Scheduler support is missing in lib/).`,
-      );
-    }
 
     this.table = new StateTable(this, 'State', { spec: topology.table });
 
@@ -113,6 +109,31 @@ export class SwitchyardStack extends Stack {
       );
     }
 
+    for (const spec of topology.schedules) {
+      const fn = functions.get(spec.function);
+      if (!fn)
+        throw new Error(
+          `Schedule for ${spec.source} targets ${spec.function}, which the topology does not have`,
+        );
+      new PollSchedule(this, `${pascal(spec.source)}Poll`, { spec, fn });
+    }
+    const pollFn = functions.get('poll');
+    if (pollFn) {
+      // A failed poll changes nothing (the cursor only moves after everything is queued); the next
+      // scheduled run re-reads, so Lambda's own async retries would only overlap it.
+      pollFn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(10) });
+      acknowledge(
+        pollFn,
+        'Serverless-LambdaDLQ',
+        'EventBridge Scheduler invokes the poll function; a failed poll leaves its cursor unchanged and the next scheduled run re-reads the same rows, so there is no event to keep in a dead-letter queue. Failures are counted (pollFailed) and alarmed through the function error-rate alarm.',
+      );
+      acknowledge(
+        pollFn,
+        'Serverless-LambdaAsyncFailureDestination',
+        'A failed poll needs no failure destination: its cursor is unchanged, the next scheduled run re-reads the same rows, and the failure is counted (pollFailed) and alarmed through the function error-rate alarm.',
+      );
+    }
+
     this.ingestApi = new IngestApi(this, 'Webhooks', {
       routes: topology.routes,
       handlers: new Map<string, IFunction>(functions),
@@ -129,6 +150,7 @@ export class SwitchyardStack extends Stack {
       functions: new Map<string, IFunction>(functions),
       flowLanes: lanesOf(settings.flows),
       sources,
+      schedules: topology.schedules,
       metrics,
       namePrefix: topology.name,
       thresholds,
@@ -140,6 +162,7 @@ export class SwitchyardStack extends Stack {
       metrics,
       flows: settings.flows,
       sources,
+      polledSources: topology.schedules.map((schedule) => schedule.source),
       lanes,
       functions: new Map<string, IFunction>(functions),
       api: this.ingestApi.api,

@@ -204,12 +204,15 @@ export function deriveTopology(config: SwitchyardConfig): Topology {
     }),
   ];
 
-  const routes: RouteSpec[] = Object.keys(config.sources).map((source) => ({
-    source,
-    method: 'POST',
-    path: `/webhooks/${source}`,
-    function: 'ingest',
-  }));
+  // Polled sources have no webhook endpoint: nothing to receive, and nothing to attack.
+  const routes: RouteSpec[] = Object.keys(config.sources)
+    .filter((source) => config.sources[source]?.connector !== 'rest-poll')
+    .map((source) => ({
+      source,
+      method: 'POST',
+      path: `/webhooks/${source}`,
+      function: 'ingest',
+    }));
 
   const schedules: ScheduleSpec[] = polled.map(({ name: source, source: settings }) => ({
     source,

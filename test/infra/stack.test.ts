@@ -10,9 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwitchyardConfigInput } from '../../functions/core/config.js';
 import { ConfigError } from '../../functions/core/errors.js';
 import { type BuiltApp, buildApp, PROJECT_ROOT } from '../../lib/app.js';
+import { POLL_MISSED_RUNS, pollLagWindow } from '../../lib/constructs/alarms.js';
 import type { DeliveryLane } from '../../lib/constructs/delivery-lane.js';
 import type { HubFunction } from '../../lib/constructs/hub-function.js';
 import { HUB_METRIC_DIMENSIONS, lanesOf } from '../../lib/constructs/hub-metrics.js';
+import { longestIntervalSeconds } from '../../lib/constructs/schedule-interval.js';
 import repoConfig from '../../switchyard.config.js';
 
 /** A bigger hub: two webhook sources, two destinations (one without a secret), email alarms. */
@@ -57,6 +59,13 @@ interface Statement {
   readonly Resource?: unknown;
   readonly Principal?: unknown;
   readonly Condition?: unknown;
+}
+
+/** Sources with a webhook endpoint (polled sources have none). */
+function webhookSources(app: { config: { sources: Record<string, { connector: string }> } }): string[] {
+  return Object.entries(app.config.sources)
+    .filter(([, source]) => source.connector !== 'rest-poll')
+    .map(([name]) => name);
 }
 
 const outdirs: string[] = [];
@@ -302,6 +311,7 @@ describe.each([
       const allowed = new Set([
         'Serverless-LambdaTracing',
         'Serverless-LambdaDLQ',
+        'Serverless-LambdaAsyncFailureDestination',
         'Serverless-LambdaEventSourceMappingDestination',
         'Serverless-SQSRedrivePolicy',
         'Serverless-SNSRedrivePolicy',
@@ -561,7 +571,11 @@ describe.each([
       const lanes = lanesOf(app.config.flows).length;
       const sources = Object.keys(app.config.sources).length;
       const expected =
-        app.topology.queues.length * 2 + app.topology.functions.length + lanes * 2 + sources * 2;
+        app.topology.queues.length * 2 +
+        app.topology.functions.length +
+        lanes * 2 +
+        sources * 2 +
+        app.topology.schedules.length;
       const alarms = Object.values(app.template.findResources('AWS::CloudWatch::Alarm'));
       expect(alarms).toHaveLength(expected);
       for (const alarm of alarms) {
@@ -834,7 +848,9 @@ describe.each([
           .map((s) => s.Resource),
       );
       for (const source of Object.values(app.config.sources)) {
-        expect(secretArns).toContain(`:secret:${source.secret}-??????`);
+        // Webhook sources' signing secrets only: a polled source's API credential is the poll function's.
+        if (source.connector === 'rest-poll') expect(secretArns).not.toContain(`:secret:${source.secret}-`);
+        else expect(secretArns).toContain(`:secret:${source.secret}-??????`);
       }
       expect(new Set(actions)).toEqual(
         new Set([
@@ -904,7 +920,7 @@ describe.each([
 
   describe('webhook API', () => {
     it('has exactly one POST /webhooks/{source} route per source, each invoking the ingest function', () => {
-      const sources = Object.keys(app.config.sources);
+      const sources = webhookSources(app);
       app.template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
       app.template.resourceCountIs('AWS::ApiGatewayV2::Route', sources.length);
       for (const source of sources) {
@@ -936,8 +952,8 @@ describe.each([
       const outputs = app.template.findOutputs('*');
       expect(outputs.ApiUrl).toBeDefined();
       const webhookOutputs = Object.keys(outputs).filter((name) => name.startsWith('WebhookUrl'));
-      expect(webhookOutputs).toHaveLength(Object.keys(app.config.sources).length);
-      for (const source of Object.keys(app.config.sources)) {
+      expect(webhookOutputs).toHaveLength(webhookSources(app).length);
+      for (const source of webhookSources(app)) {
         const name = `WebhookUrl${source
           .split('-')
           .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
@@ -945,6 +961,94 @@ describe.each([
         expect(JSON.stringify(outputs[name]?.Value), name).toContain(`/webhooks/${source}`);
       }
     });
+  });
+});
+
+/** A webhook source and two polled ones: every five minutes, and on weekday mornings only. */
+const polledSources: SwitchyardConfigInput = {
+  name: 'polled',
+  sources: {
+    stripe: { connector: 'stripe', secret: 'polled/stripe-webhook' },
+    erp: {
+      connector: 'rest-poll',
+      schedule: 'rate(5 minutes)',
+      url: 'https://erp.example.com/api/customers',
+      secret: 'polled/erp-token',
+      auth: { type: 'bearer' },
+      items: 'data',
+      map: { entity: 'customer', id: 'id', version: 'updated_at', fields: { email: 'email' } },
+    },
+    ledger: {
+      connector: 'rest-poll',
+      schedule: 'cron(0 9 ? * MON-FRI *)',
+      url: 'https://ledger.example.com/api/customers',
+      items: 'rows',
+      map: { entity: 'customer', id: 'id', version: 'updated_at', fields: { email: 'email' } },
+    },
+  },
+  destinations: { crm: { connector: 'http', url: 'https://crm.example.com/api/contacts' } },
+  flows: [{ name: 'customers-to-crm', entity: 'customer', from: ['stripe', 'erp', 'ledger'], to: ['crm'] }],
+};
+
+describe('poll lag alarms, for a hub with polled sources', () => {
+  let app: Synthesized;
+  beforeAll(() => {
+    app = synthesize(polledSources);
+  });
+
+  it("knows each schedule's longest gap between runs (a weekday schedule waits over the weekend)", () => {
+    expect(longestIntervalSeconds('rate(5 minutes)')).toBe(300);
+    expect(longestIntervalSeconds('rate(1 hour)')).toBe(3600);
+    expect(longestIntervalSeconds('rate(2 days)')).toBe(172_800);
+    expect(longestIntervalSeconds('cron(0/15 * * * ? *)')).toBe(900);
+    expect(longestIntervalSeconds('cron(0 9 ? * MON-FRI *)')).toBe(3 * 86_400);
+    expect(() => longestIntervalSeconds('every 5 minutes')).toThrow(/rate\(\.\.\.\) or 6-field cron/);
+    expect(pollLagWindow('rate(5 minutes)')).toEqual({ periodSeconds: 900, evaluationPeriods: 1 });
+    expect(pollLagWindow('cron(0 9 ? * MON-FRI *)')).toEqual({ periodSeconds: 86_400, evaluationPeriods: 7 });
+  });
+
+  it('alarms when a polled source has had no successful poll for several of its scheduled runs', () => {
+    const topic = { Ref: logicalId(app.stack.alarms.topic) };
+    for (const schedule of app.topology.schedules) {
+      const alarm = alarmNamed(app, `${app.topology.name}-source-${schedule.source}-poll-lag`);
+      const window = pollLagWindow(schedule.expression);
+      expect(alarm).toMatchObject({
+        ComparisonOperator: 'LessThanThreshold',
+        Threshold: 1,
+        EvaluationPeriods: window.evaluationPeriods,
+        DatapointsToAlarm: window.evaluationPeriods,
+        TreatMissingData: 'breaching',
+        AlarmActions: [topic],
+        OKActions: [topic],
+      });
+      expect(alarm.AlarmDescription).toContain(`${POLL_MISSED_RUNS} runs of ${schedule.expression}`);
+      expect(alarm.Metrics?.find((m) => m.ReturnData !== false)?.Expression).toBe('FILL(polled, 0)');
+      const stat = metricStat(alarm, 'polled');
+      expect(stat).toMatchObject({
+        namespace: 'Switchyard',
+        name: 'polled',
+        stat: 'Sum',
+        period: window.periodSeconds,
+      });
+      expect(sortDims(stat.dimensions)).toEqual(
+        sortDims([
+          { Name: 'source', Value: schedule.source },
+          { Name: 'service', Value: app.topology.name },
+        ]),
+      );
+    }
+    expect(app.stack.alarms.pollLagAlarms.size).toBe(2);
+    expect(app.synthError).toBeUndefined();
+  });
+
+  it("graphs each polled source's polls, failures and lag on the dashboard", () => {
+    const { widgets } = dashboardBody(app);
+    for (const schedule of app.topology.schedules) {
+      const polls = widgets.find((w) => w.properties.title === `Polls of ${schedule.source}`);
+      expect(polls?.properties.metrics?.map((m) => (typeof m[1] === 'string' ? m[1] : 'expression'))).toEqual(
+        ['polled', 'expression', 'pollLag'],
+      );
+    }
   });
 });
 
