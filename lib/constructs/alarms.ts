@@ -17,6 +17,7 @@ import type { DeliveryLane } from './delivery-lane.js';
 import type { HubMetrics, Lane } from './hub-metrics.js';
 import { pascal } from './ids.js';
 import { acknowledge } from './nag.js';
+import { longestIntervalSeconds } from './schedule-interval.js';
 
 /** Thresholds, from the config's `alarms` block (defaults filled in by loadConfig). */
 export interface AlarmThresholds {
@@ -45,6 +46,9 @@ export interface AlarmsProps {
   /** The sources: each gets a quarantine-rate alarm (route stage) and a volume-anomaly alarm. */
   readonly sources: readonly string[];
 
+  /** The schedules of the polled sources: each source gets a poll-lag alarm. */
+  readonly schedules?: readonly { readonly source: string; readonly expression: string }[];
+
   /** The hub's EMF metrics (namespace and service from the topology). */
   readonly metrics: HubMetrics;
 
@@ -67,6 +71,21 @@ const FAST = { period: Duration.minutes(5), evaluationPeriods: 3, datapointsToAl
 const QUARANTINE_PERIOD = Duration.minutes(15);
 /** Volume anomaly: three 10-minute periods in a row below the band (half an hour of silence). */
 const VOLUME = { period: Duration.minutes(10), evaluationPeriods: 3, datapointsToAlarm: 3 } as const;
+/** Poll lag: this many scheduled runs in a row without a successful poll. */
+export const POLL_MISSED_RUNS = 3;
+const DAY_SECONDS = 86_400;
+
+/**
+ * The alarm window for "no successful poll in POLL_MISSED_RUNS of the schedule's longest gaps": one
+ * period of that length while it fits in a day, otherwise whole days (at most a week, the longest
+ * range CloudWatch evaluates).
+ */
+export function pollLagWindow(expression: string): { periodSeconds: number; evaluationPeriods: number } {
+  const total = POLL_MISSED_RUNS * longestIntervalSeconds(expression);
+  if (total <= DAY_SECONDS)
+    return { periodSeconds: Math.max(60, Math.ceil(total / 60) * 60), evaluationPeriods: 1 };
+  return { periodSeconds: DAY_SECONDS, evaluationPeriods: Math.min(7, Math.ceil(total / DAY_SECONDS)) };
+}
 
 /**
  * The hub's alarms and the SNS topic they all notify (on ALARM and again on OK). What each one
@@ -83,7 +102,9 @@ const VOLUME = { period: Duration.minutes(10), evaluationPeriods: 3, datapointsT
  *   drop to zero when a provider stops sending, a secret rotates on one side only, or a route is
  *   deleted, which no error alarm sees because nothing fails.
  *
- * Poll lag and reconciliation drift alarms come with the poll and reconcile functions.
+ * - per polled source: no successful poll (`polled`) in POLL_MISSED_RUNS of its schedule's intervals.
+ *
+ * A reconciliation drift alarm comes with the reconcile function.
  *
  * The topic is encrypted with its own customer-managed KMS key (rotated yearly): CloudWatch cannot
  * publish to a topic encrypted with the AWS-managed `alias/aws/sns` key, because that key's policy
@@ -107,6 +128,8 @@ export class Alarms extends Construct {
   readonly quarantineAlarms = new Map<string, Alarm>();
   /** Volume anomaly alarms on accepted events, by source. */
   readonly volumeAlarms = new Map<string, Alarm>();
+  /** No-successful-poll alarms, by polled source. */
+  readonly pollLagAlarms = new Map<string, Alarm>();
 
   /** Every alarm, in creation order. */
   get all(): Alarm[] {
@@ -117,6 +140,7 @@ export class Alarms extends Construct {
       ...this.latencyAlarms.values(),
       ...this.quarantineAlarms.values(),
       ...this.volumeAlarms.values(),
+      ...this.pollLagAlarms.values(),
     ];
   }
 
@@ -312,6 +336,30 @@ export class Alarms extends Construct {
         treatMissingData: TreatMissingData.NOT_BREACHING,
       });
       this.volumeAlarms.set(source, notify(volume));
+    }
+
+    for (const schedule of props.schedules ?? []) {
+      const { periodSeconds, evaluationPeriods } = pollLagWindow(schedule.expression);
+      const period = Duration.seconds(periodSeconds);
+      const window = Duration.seconds(periodSeconds * evaluationPeriods).toHumanString();
+      // `polled` is counted once per successful poll; a window without one has no data point, which
+      // FILL turns into 0 so the alarm sees it (and breaches) instead of INSUFFICIENT_DATA.
+      const alarm = new Alarm(this, `Source${pascal(schedule.source)}PollLag`, {
+        alarmName: `${namePrefix}-source-${schedule.source}-poll-lag`,
+        alarmDescription: `No successful poll of ${schedule.source} in ${window} (${POLL_MISSED_RUNS} runs of ${schedule.expression}): the API fails, the credential expired, the lease is stuck or the schedule is disabled. Runbook: "Poll lag".`,
+        metric: new MathExpression({
+          expression: 'FILL(polled, 0)',
+          usingMetrics: { polled: metrics.source('polled', schedule.source, { period }) },
+          label: `successful polls of ${schedule.source}`,
+          period,
+        }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods,
+        datapointsToAlarm: evaluationPeriods,
+        treatMissingData: TreatMissingData.BREACHING,
+      });
+      this.pollLagAlarms.set(schedule.source, notify(alarm));
     }
   }
 }

@@ -28,6 +28,8 @@ export interface HubDashboardProps {
   readonly metrics: HubMetrics;
   readonly flows: readonly DashboardFlow[];
   readonly sources: readonly string[];
+  /** The polled sources (with a schedule): each gets a graph of its polls. */
+  readonly polledSources?: readonly string[];
   /** Queues by topology key: `inbound` and `deliver-<destination>`. */
   readonly lanes: ReadonlyMap<string, DeliveryLane>;
   /** Functions by topology key. */
@@ -50,8 +52,8 @@ const HEIGHT = 6;
  *
  * - alarms: the state of every hub alarm;
  * - ingest: accepted per source, rejected by reason per source (signature failures included),
- *   events quarantined before reaching a flow, the webhook API's 4xx and 5xx, and the inbound queue
- *   and its DLQ;
+ *   events quarantined before reaching a flow, the webhook API's 4xx and 5xx, each polled source's
+ *   polls, failures and lag, and the inbound queue and its DLQ;
  * - one row per flow destination: outcomes (delivered, skipped by reason, quarantined,
  *   dead-lettered), end-to-end latency p50/p99 against the alarm threshold, the delivery queue's
  *   depth and oldest message, and its DLQ;
@@ -126,6 +128,20 @@ export class HubDashboard extends Construct {
         height: HEIGHT,
         period: PERIOD,
       }),
+      ...(props.polledSources ?? []).map(
+        (source) =>
+          new GraphWidget({
+            title: `Polls of ${source}`,
+            left: [
+              metrics.source('polled', source, { label: 'successful polls' }),
+              metrics.byReason('pollFailed', { source }),
+            ],
+            right: [metrics.sourceTiming('pollLag', source, 'Maximum', { label: 'newest row behind (ms)' })],
+            width: QUARTER,
+            height: HEIGHT,
+            period: PERIOD,
+          }),
+      ),
     ];
     if (inbound) ingest.push(...queueWidgets(inbound));
     this.dashboard.addWidgets(heading('Ingest', 'webhooks in, to the inbound queue'));

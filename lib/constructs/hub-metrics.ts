@@ -34,9 +34,13 @@ export type SourceCounter =
   | 'routed'
   | 'skipped'
   | 'quarantined'
-  | 'deadLettered';
+  | 'deadLettered'
+  | 'polled'
+  | 'pollFailed';
 /** Timings per lane, in milliseconds. */
 export type LaneTiming = 'endToEndLatency' | 'destinationCallLatency';
+/** Timings per source, in milliseconds: how far behind the newest polled row is. */
+export type SourceTiming = 'pollLag';
 
 /**
  * Builds CloudWatch metrics for what the handlers publish as EMF (functions/aws/emf-telemetry.ts):
@@ -83,12 +87,16 @@ export class HubMetrics {
     return this.metric(name, { source }, { label: `${name} ${source}`, ...options });
   }
 
+  sourceTiming(name: SourceTiming, source: string, statistic: string, options: MetricOptions = {}): Metric {
+    return this.metric(name, { source }, { statistic, ...options });
+  }
+
   /**
    * Every `reason` of a counter, one line each, via a CloudWatch SEARCH over the exact dimension set
    * (`reason` is bounded, but new reasons appear with new connectors; SEARCH picks them up).
    */
   byReason(
-    name: 'rejected' | 'skipped',
+    name: 'rejected' | 'skipped' | 'pollFailed',
     dimensions: Readonly<Record<string, string>>,
     period: Duration = Duration.minutes(5),
   ): MathExpression {
