@@ -147,6 +147,7 @@ export function buildInventory(
         alarms: [
           `${hub}-source-${name}-quarantine-rate`,
           `${hub}-source-${name}-volume-anomaly`,
+          ...(schedule ? [`${hub}-source-${name}-poll-lag`] : []),
           ...errorRate(entry),
           ...queueAlarms(inbound),
         ],

@@ -47,6 +47,27 @@ const VALUES = {
 };
 
 let dir: string;
+
+/** Every alarm name lib/ gives the stack built from `input`. */
+function stackAlarms(input: SwitchyardConfigInput, outdir: string): string[] {
+  const built = buildApp(input, { nag: false, outdir: join(dir, outdir) });
+  return built.stack.node
+    .findAll()
+    .filter((c): c is CfnAlarm => c instanceof CfnAlarm)
+    .map((alarm) => String(alarm.alarmName))
+    .sort();
+}
+
+/** Every alarm name the inventory lists, once. */
+function allAlarms(inventory: Inventory): string[] {
+  return [
+    ...new Set([
+      ...inventory.sources.flatMap((s) => s.alarms),
+      ...inventory.destinations.flatMap((d) => d.alarms),
+      ...inventory.hubAlarms,
+    ]),
+  ].sort();
+}
 const configFile = () => join(dir, 'hub.config.mjs');
 
 function run(args: string[]): Promise<{ code: number | null; output: string; stdout: string }> {
@@ -141,20 +162,7 @@ describe('switchyard inventory', () => {
   });
 
   it('names exactly the alarms the synthesized stack has, each attached to what it watches', () => {
-    const built = buildApp(hub, { nag: false, outdir: join(dir, 'cdk.out') });
-    const inStack = built.stack.node
-      .findAll()
-      .filter((c): c is CfnAlarm => c instanceof CfnAlarm)
-      .map((alarm) => alarm.alarmName)
-      .sort();
-    const listed = [
-      ...new Set([
-        ...inventory.sources.flatMap((s) => s.alarms),
-        ...inventory.destinations.flatMap((d) => d.alarms),
-        ...inventory.hubAlarms,
-      ]),
-    ].sort();
-    expect(listed).toEqual(inStack);
+    expect(allAlarms(inventory)).toEqual(stackAlarms(hub, 'cdk.out'));
     const crm = inventory.destinations[0];
     expect(crm?.alarms).toEqual(
       expect.arrayContaining(['inv-deliver-crm-dlq.fifo-not-empty', 'inv-customers-to-crm-crm-latency-p99']),
@@ -176,29 +184,30 @@ describe('switchyard inventory', () => {
     expect(stdout).not.toContain('hunter2');
   });
 
-  it('shows a polled source with its schedule and API credential', () => {
-    const polled = buildInventory(
-      loadConfig({
-        ...hub,
-        sources: {
-          ...hub.sources,
-          erp: {
-            connector: 'rest-poll',
-            schedule: 'rate(5 minutes)',
-            url: 'https://erp.example.com/api/orders?token=abc',
-            secret: 'inv/erp-api',
-            map: { entity: 'customer', id: 'id', version: 'version', fields: { email: 'email' } },
-          },
+  it('shows a polled source with its schedule, API credential and poll-lag alarm, as the stack names them', () => {
+    const withPoll: SwitchyardConfigInput = {
+      ...hub,
+      sources: {
+        ...hub.sources,
+        erp: {
+          connector: 'rest-poll',
+          schedule: 'rate(5 minutes)',
+          url: 'https://erp.example.com/api/orders?token=abc',
+          secret: 'inv/erp-api',
+          map: { entity: 'customer', id: 'id', version: 'version', fields: { email: 'email' } },
         },
-      }),
-    );
+      },
+    };
+    const polled = buildInventory(loadConfig(withPoll));
     expect(polled.sources.find((s) => s.name === 'erp')).toMatchObject({
       intake: { type: 'poll', url: 'https://erp.example.com/api/orders' },
       secrets: [{ name: 'inv/erp-api', role: 'api-credential' }],
       schedule: 'rate(5 minutes)',
       replayWindowSeconds: null,
     });
-  });
+    expect(polled.sources.find((s) => s.name === 'erp')?.alarms).toContain('inv-source-erp-poll-lag');
+    expect(allAlarms(polled)).toEqual(stackAlarms(withPoll, 'cdk.out.poll'));
+  }, 120_000);
 });
 
 describe('switchyard secrets check', () => {
