@@ -17,7 +17,7 @@ export function longestIntervalSeconds(expression: string): number {
   if (rate) return Number(rate[1]) * (UNIT_SECONDS[rate[2] ?? ''] ?? 0);
   const cron = /^cron\((.*)\)$/.exec(expression.trim());
   const fields = cron?.[1]?.trim().split(/\s+/);
-  if (!fields || fields.length !== 6) {
+  if (fields?.length !== 6) {
     throw new Error(
       `Not an EventBridge Scheduler rate(...) or 6-field cron(...) expression: "${expression}"`,
     );
