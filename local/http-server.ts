@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { ConsoleApi } from './console/api.js';
 import { handleConsole } from './console/http.js';
+import type { OpsRoutes } from './ops-routes.js';
 
 export type IngestInvoker = (
   event: APIGatewayProxyEventV2,
@@ -22,6 +23,8 @@ export interface HubServerOptions {
   readonly console?: ConsoleApi;
   /** `POST /_switchyard/poll/{source}`: one poll now (what `switchyard poll <source>` calls). */
   readonly pollNow?: (source: string) => Promise<unknown>;
+  /** The operator API under /_switchyard/ops/ (quarantine, backfill, quality). */
+  readonly ops?: OpsRoutes;
 }
 
 const WEBHOOK_PATH = /^\/webhooks\/([^/]+)\/?$/;
@@ -132,6 +135,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HubSer
       return sendJson(res, 502, { error: 'poll_failed', message: (error as Error).message });
     }
   }
+  if (options.ops && (await options.ops(req, res, path))) return;
   if (options.console && (await handleConsole(req, res, path, options.console, options.host))) return;
   const webhook = WEBHOOK_PATH.exec(path);
   if (webhook) {

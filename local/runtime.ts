@@ -4,9 +4,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { DynamoOpsStore } from '../functions/aws/dynamo-state-store.js';
+import { SqsDeliveryQueues, SqsInboundQueue } from '../functions/aws/sqs.js';
 import type { SwitchyardConfig } from '../functions/core/config.js';
 import type { PollResult } from '../functions/core/poll.js';
-import type { Clock, SecretStore } from '../functions/core/ports.js';
+import { type Clock, type SecretStore, systemClock } from '../functions/core/ports.js';
 import { deriveTopology, type EnvRef, type FunctionSpec, type Topology } from '../functions/core/topology.js';
 import type { PollEvent } from '../functions/handlers/poll-handler.js';
 import {
@@ -23,6 +25,7 @@ import { awsClientConfig, startEmulators } from './emulators.js';
 import { createHubServer, listen } from './http-server.js';
 import { lambdaContext } from './lambda-context.js';
 import { createLogger, type Logger as RuntimeLogger } from './log.js';
+import { createOpsRoutes } from './ops-routes.js';
 import { provision } from './provision.js';
 import { LocalScheduler } from './scheduler.js';
 import { SqsEventSourcePoller } from './sqs-poller.js';
@@ -300,6 +303,21 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     isDraining: () => draining,
     console: consoleApi,
     pollNow: (source) => pollNow(source),
+    ops: createOpsRoutes({
+      config,
+      ops: new DynamoOpsStore(handlerDynamo, provisioned.tableName),
+      inbound: new SqsInboundQueue(handlerSqs, provisioned.queueUrls.inbound ?? ''),
+      deliveryQueues: new SqsDeliveryQueues(
+        handlerSqs,
+        Object.fromEntries(
+          topology.queues.flatMap((q) =>
+            q.destination ? [[q.destination, provisioned.queueUrls[q.key] ?? '']] : [],
+          ),
+        ),
+      ),
+      telemetry,
+      clock: options.clock ?? systemClock,
+    }),
   });
   const url = await listen(server, options.host ?? '127.0.0.1', options.port ?? 3000);
   for (const poller of pollers) poller.start();

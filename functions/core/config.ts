@@ -250,6 +250,24 @@ const configSchema = z.strictObject({
       retentionDays: z.number().int().min(1).max(365).default(14),
     })
     .prefault({}),
+  validation: z
+    .strictObject({
+      /**
+       * Rules to stop enforcing, by name (e.g. `customer.email.format`): a record failing only these
+       * passes with its value as received. Relax a rule, then replay the quarantine.
+       */
+      disabledRules: z
+        .array(
+          z
+            .string()
+            .regex(
+              /^[a-z]+\.[A-Za-z0-9.[\]]+\.(required|format)$/,
+              'must be a rule name like customer.email.format',
+            ),
+        )
+        .default([]),
+    })
+    .prefault({}),
   /** Seconds a secret value is cached in memory; a rotated value is picked up within this time. */
   secretsCacheSeconds: z.number().int().min(0).max(3600).default(300),
 });
@@ -344,8 +362,14 @@ export function loadConfig(input: unknown): SwitchyardConfig {
     }
   }
   for (const [name, source] of Object.entries(config.sources)) {
-    if (source.connector === 'hmac' && source.signedPayload.includes('{timestamp}') && !source.timestampHeader) {
-      problems.push(`sources.${name}.signedPayload: uses {timestamp} but no timestampHeader says where it is`);
+    if (
+      source.connector === 'hmac' &&
+      source.signedPayload.includes('{timestamp}') &&
+      !source.timestampHeader
+    ) {
+      problems.push(
+        `sources.${name}.signedPayload: uses {timestamp} but no timestampHeader says where it is`,
+      );
     }
   }
   config.flows.forEach((flow, i) => {

@@ -49,9 +49,17 @@ export function lanesFor(config: SwitchyardConfig, source: string, entity: Entit
 
 function validate(
   record: SourceRecord,
+  disabledRules: readonly string[] = [],
 ): { ok: true; data: Record<string, unknown> } | { ok: false; reasons: readonly QuarantineReason[] } {
   if (record.deleted) return { ok: true, data: { ...record.data } };
-  return CONTRACTS[record.entity].validate(record.data);
+  const result = CONTRACTS[record.entity].validate(record.data);
+  if (result.ok || disabledRules.length === 0) return result;
+  // Only disabled rules failed: the record passes, its failing values kept as the source sent them.
+  if (result.reasons.every((reason) => disabledRules.includes(reason.rule))) {
+    const normalized = CONTRACTS[record.entity].normalize(record.data);
+    return { ok: true, data: JSON.parse(JSON.stringify(normalized)) as Record<string, unknown> };
+  }
+  return { ok: false, reasons: result.reasons.filter((reason) => !disabledRules.includes(reason.rule)) };
 }
 
 /**
@@ -64,12 +72,13 @@ async function validateUpdate(
   source: string,
   deps: RouteDeps,
 ): Promise<ReturnType<typeof validate>> {
-  const alone = validate(record);
+  const disabled = deps.config.validation.disabledRules;
+  const alone = validate(record, disabled);
   if (alone.ok || record.deleted) return alone;
   const known = await deps.state.getXref(source, record.entity, record.sourceId);
   const current = known ? await deps.state.getCanonical(record.entity, known) : undefined;
   if (!current || current.deleted) return alone;
-  const merged = validate({ ...record, data: { ...current.data, ...record.data } });
+  const merged = validate({ ...record, data: { ...current.data, ...record.data } }, disabled);
   if (!merged.ok) return merged;
   // Keep only what this update said (normalized), so the merge below stays a merge.
   const said = new Set([...Object.keys(record.data), 'refs', 'flags']);

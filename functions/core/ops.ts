@@ -1,0 +1,263 @@
+import { CANONICAL_FIELDS, type Entity, type SwitchyardConfig } from './config.js';
+import type { DeliveryMessage, Envelope } from './messages.js';
+import type {
+  Clock,
+  DeliveryQueues,
+  InboundQueue,
+  OpsStore,
+  StoredQuarantineItem,
+  Telemetry,
+} from './ports.js';
+
+/**
+ * Operators' actions on the hub's state: replay the quarantine, backfill a flow, report data
+ * quality. They run the current code and config, so a fixed mapping or a relaxed rule applies.
+ */
+export interface OpsDeps {
+  readonly config: SwitchyardConfig;
+  readonly ops: OpsStore;
+  readonly inbound: InboundQueue;
+  readonly deliveryQueues: DeliveryQueues;
+  readonly telemetry: Telemetry;
+  readonly clock: Clock;
+}
+
+export class OpsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OpsError';
+  }
+}
+
+const isEnvelope = (payload: StoredQuarantineItem['payload']): payload is Envelope =>
+  typeof (payload as Envelope).body === 'string' && typeof (payload as Envelope).source === 'string';
+const isDeliveryMessage = (payload: StoredQuarantineItem['payload']): payload is DeliveryMessage =>
+  typeof (payload as DeliveryMessage).destination === 'string' &&
+  typeof (payload as DeliveryMessage).version === 'number';
+
+/**
+ * Sends a quarantined record back through the stage that refused it (route: the envelope to the
+ * inbound queue; deliver: the message to its destination's queue) and removes it from the
+ * quarantine. Counted as newly accepted where it re-enters, so G3 keeps balancing.
+ */
+export async function replayQuarantined(
+  key: string,
+  deps: OpsDeps,
+): Promise<{ stage: string; eventId: string }> {
+  const item = await deps.ops.getQuarantine(key);
+  if (!item) throw new OpsError(`No quarantined record "${key}"`);
+  const { payload } = item;
+  if (item.stage === 'route' && isEnvelope(payload)) {
+    await deps.inbound.send([payload]);
+    deps.telemetry.count('accepted', { source: payload.source });
+    deps.telemetry.count('replayed', { source: payload.source });
+  } else if (item.stage === 'deliver' && isDeliveryMessage(payload)) {
+    // A new routedFrom: SQS must not take the replay for the original within its dedup window.
+    await deps.deliveryQueues.send([{ ...payload, routedFrom: `replay:${key}:${deps.clock.now()}` }]);
+    const lane = { flow: payload.flow, destination: payload.destination };
+    deps.telemetry.count('routed', lane);
+    deps.telemetry.count('replayed', lane);
+  } else {
+    throw new OpsError(
+      `Quarantined record "${key}" holds no replayable payload (it was unreadable when it arrived)`,
+    );
+  }
+  await deps.ops.deleteQuarantine(key);
+  return { stage: item.stage, eventId: item.eventId };
+}
+
+export interface BackfillPage {
+  readonly flow: string;
+  readonly scanned: number;
+  readonly sent: number;
+  /** Where the next page starts; absent when the flow is complete. Saved, so a run can resume. */
+  readonly next?: string;
+}
+
+/**
+ * Sends one page of the canonical store through a flow, one message per destination, so a newly
+ * added destination starts complete. Destinations that already hold a record skip it (the mapping
+ * has its version and content), so a backfill can be re-run safely.
+ */
+export async function backfillPage(
+  flowName: string,
+  deps: OpsDeps,
+  options: { after?: string; limit?: number } = {},
+): Promise<BackfillPage> {
+  const flow = deps.config.flows.find((f) => f.name === flowName);
+  if (!flow)
+    throw new OpsError(
+      `No flow named "${flowName}" (flows: ${deps.config.flows.map((f) => f.name).join(', ')})`,
+    );
+  const page = await deps.ops.scanCanonical(flow.entity, options.limit ?? 100, options.after);
+  const now = deps.clock.now();
+  const messages: DeliveryMessage[] = [];
+  for (const item of page.items) {
+    if (item.deleted) continue;
+    // The version of one of the flow's sources: deliver's guards compare like with like.
+    const source = flow.from.find((s) => item.versions[s] !== undefined) ?? Object.keys(item.versions)[0];
+    if (!source) continue;
+    for (const destination of flow.to) {
+      messages.push({
+        v: 1,
+        flow: flow.name,
+        destination,
+        entity: flow.entity,
+        id: item.id,
+        source,
+        sourceId: item.refs[source] ?? item.id,
+        version: item.versions[source] ?? 0,
+        deleted: false,
+        data: item.data,
+        eventId: `backfill-${flow.name}-${item.id}`,
+        receivedAt: now,
+        routedFrom: `backfill:${now}`,
+      });
+    }
+  }
+  if (messages.length > 0) await deps.deliveryQueues.send(messages);
+  for (const message of messages) {
+    const lane = { flow: message.flow, destination: message.destination };
+    deps.telemetry.count('routed', lane);
+    deps.telemetry.count('backfilled', lane);
+  }
+  await deps.ops.putDocument(`backfill#${flow.name}`, { next: page.next ?? null, at: now });
+  return {
+    flow: flow.name,
+    scanned: page.items.length,
+    sent: messages.length,
+    ...(page.next ? { next: page.next } : {}),
+  };
+}
+
+export interface QualityReport {
+  readonly entity: Entity;
+  readonly source?: string;
+  readonly generatedAt: string;
+  readonly records: number;
+  readonly quarantined: number;
+  /** Percent of records with a value, per canonical field. */
+  readonly completeness: Record<string, number>;
+  /** Percent of records (held + quarantined) failing each rule. */
+  readonly invalidRate: Record<string, number>;
+  readonly duplicates: { readonly exact: number; readonly possible: number };
+  /** Percent of present values in the canonical format, per format check. */
+  readonly formats: Record<string, number>;
+  /** Change since the last report of the same scope, in percentage points. */
+  readonly trend?: {
+    readonly since: string;
+    readonly completeness: Record<string, number>;
+    readonly invalidRate: Record<string, number>;
+  };
+}
+
+const percent = (part: number, whole: number) => (whole === 0 ? 0 : Math.round((part / whole) * 1000) / 10);
+const present = (value: unknown) => value !== undefined && value !== null && value !== '';
+
+/** A data quality report over the canonical store and the quarantine; the figures also go out as metrics. */
+export async function qualityReport(
+  deps: OpsDeps,
+  scope: { entity: Entity; source?: string },
+): Promise<QualityReport> {
+  const { entity, source } = scope;
+  const records: Record<string, unknown>[] = [];
+  let after: string | undefined;
+  do {
+    const page = await deps.ops.scanCanonical(entity, 500, after);
+    for (const item of page.items) {
+      if (item.deleted || (source && item.refs[source] === undefined)) continue;
+      records.push(item.data as Record<string, unknown>);
+    }
+    after = page.next;
+  } while (after);
+
+  const rules: Record<string, number> = {};
+  let quarantined = 0;
+  after = undefined;
+  do {
+    const page = await deps.ops.listQuarantine(500, after);
+    for (const item of page.items) {
+      if (
+        item.stage !== 'route' ||
+        (item.entity && item.entity !== entity) ||
+        (source && item.source !== source)
+      )
+        continue;
+      quarantined += 1;
+      for (const rule of new Set(item.reasons.map((r) => r.rule))) rules[rule] = (rules[rule] ?? 0) + 1;
+    }
+    after = page.next;
+  } while (after);
+
+  const completeness = Object.fromEntries(
+    CANONICAL_FIELDS[entity].map((field) => [
+      field,
+      percent(records.filter((r) => present(r[field])).length, records.length),
+    ]),
+  );
+  const invalidRate = Object.fromEntries(
+    Object.entries(rules).map(([rule, n]) => [rule, percent(n, records.length + quarantined)]),
+  );
+  const formats: Record<string, number> = {};
+  let exact = 0;
+  if (entity === 'customer') {
+    const phones = records.map((r) => r.phone).filter(present);
+    formats['phone.e164'] = percent(
+      phones.filter((p) => /^\+[1-9]\d{6,14}$/.test(String(p))).length,
+      phones.length,
+    );
+    const countries = records
+      .map((r) => (r.address as { country?: unknown } | undefined)?.country)
+      .filter(present);
+    formats['address.country.alpha2'] = percent(
+      countries.filter((c) => /^[A-Z]{2}$/.test(String(c))).length,
+      countries.length,
+    );
+    const emails = records
+      .map((r) => r.email)
+      .filter(present)
+      .map(String);
+    formats['email.lowercase'] = percent(emails.filter((e) => e === e.toLowerCase()).length, emails.length);
+    exact = emails.length - new Set(emails).size;
+  }
+  const possible = (await deps.ops.listPossibleDuplicates(entity)).length;
+
+  const documentName = `quality#${entity}#${source ?? '*'}`;
+  const previous = await deps.ops.getDocument<QualityReport>(documentName);
+  const delta = (now: Record<string, number>, before: Record<string, number>) =>
+    Object.fromEntries(
+      [...new Set([...Object.keys(now), ...Object.keys(before)])].map((k) => [
+        k,
+        Math.round(((now[k] ?? 0) - (before[k] ?? 0)) * 10) / 10,
+      ]),
+    );
+  const report: QualityReport = {
+    entity,
+    ...(source ? { source } : {}),
+    generatedAt: new Date(deps.clock.now()).toISOString(),
+    records: records.length,
+    quarantined,
+    completeness,
+    invalidRate,
+    duplicates: { exact, possible },
+    formats,
+    ...(previous
+      ? {
+          trend: {
+            since: previous.generatedAt,
+            completeness: delta(completeness, previous.completeness),
+            invalidRate: delta(invalidRate, previous.invalidRate),
+          },
+        }
+      : {}),
+  };
+  const { trend: _trend, ...stored } = report;
+  await deps.ops.putDocument(documentName, stored);
+  const dims = { entity, source: source ?? 'all' };
+  for (const [field, value] of Object.entries(completeness))
+    deps.telemetry.timing('qualityCompletenessPercent', { ...dims, field }, value);
+  deps.telemetry.timing('qualityInvalidPercent', dims, percent(quarantined, records.length + quarantined));
+  deps.telemetry.count('qualityPossibleDuplicates', dims, possible);
+  deps.telemetry.flush();
+  return report;
+}

@@ -1,0 +1,12 @@
+/** Calls the running local hub's operator API; a hub that does not answer is a clear error. */
+export async function callHub<T>(base: string, method: 'GET' | 'POST', path: string): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(`${base}${path}`, { method });
+  } catch (error) {
+    throw new Error(`No hub answers at ${base} (start it with \`switchyard dev\`)`, { cause: error });
+  }
+  const body = (await response.json()) as T & { message?: string };
+  if (!response.ok) throw new Error(body.message ?? `The hub answered ${response.status}`);
+  return body;
+}
