@@ -8,7 +8,9 @@ import { ConfigError } from '../functions/core/errors.js';
  */
 const program = new Command('switchyard').description('Switchyard integration hub');
 const commandsDir = new URL('../local/commands/', import.meta.url);
-const files = (await readdir(commandsDir)).filter((f) => /^[a-z-]+\.ts$/.test(f) && f !== 'hub-client.ts').sort();
+const files = (await readdir(commandsDir))
+  .filter((f) => /^[a-z-]+\.ts$/.test(f) && f !== 'hub-client.ts')
+  .sort();
 for (const file of files) {
   const module = (await import(new URL(file, commandsDir).href)) as { register?: (program: Command) => void };
   module.register?.(program);

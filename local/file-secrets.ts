@@ -38,8 +38,9 @@ export class FileSecretStore implements SecretStore {
       let parsed: unknown;
       try {
         parsed = JSON.parse(text);
-      } catch (error) {
-        throw new Error(`Secrets file ${this.file} is not valid JSON`, { cause: error });
+      } catch {
+        // Not the parser's message: it quotes the text around the error, which is a secret.
+        throw new Error(`Secrets file ${this.file} is not valid JSON`);
       }
       if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
         throw new Error(`Secrets file ${this.file} must hold a JSON object: secret name -> value`);

@@ -121,7 +121,16 @@ export function createHubServer(options: HubServerOptions): Server {
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: HubServerOptions): Promise<void> {
-  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  let path: string;
+  try {
+    path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  } catch {
+    req.resume();
+    return sendJson(res, 400, {
+      error: 'bad_request_target',
+      message: 'The request target is not a valid URL path',
+    });
+  }
   if (path === '/_switchyard/health') {
     if (options.isDraining()) return sendJson(res, 503, { ok: false, draining: true });
     return sendJson(res, 200, { ok: true });
@@ -152,7 +161,16 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HubSer
       return sendJson(res, 503, { error: 'shutting_down', message: 'The hub is shutting down; retry later' });
     }
     const body = await readBody(req, options.maxBodyBytes);
-    const source = decodeURIComponent(webhook[1] ?? '');
+    let source: string;
+    try {
+      source = decodeURIComponent(webhook[1] ?? '');
+    } catch {
+      req.resume();
+      return sendJson(res, 400, {
+        error: 'bad_request_target',
+        message: 'The source name is not valid percent-encoding',
+      });
+    }
     const result = await options.invokeIngest(apiGatewayEvent(req, source, body));
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);

@@ -262,7 +262,9 @@ export class DynamoPollStateStore implements PollStateStore {
 const encodePosition = (key: Record<string, unknown> | undefined) =>
   key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
 const decodePosition = (position: string | undefined) =>
-  position ? (JSON.parse(Buffer.from(position, 'base64url').toString('utf8')) as Record<string, unknown>) : undefined;
+  position
+    ? (JSON.parse(Buffer.from(position, 'base64url').toString('utf8')) as Record<string, unknown>)
+    : undefined;
 
 /** Operators' reads over the state table: queries by partition, scans for the canonical store. */
 export class DynamoOpsStore implements OpsStore {
@@ -297,7 +299,9 @@ export class DynamoOpsStore implements OpsStore {
   }
 
   async deleteQuarantine(key: string): Promise<void> {
-    await this.client.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: 'QUARANTINE', sk: key } }));
+    await this.client.send(
+      new DeleteCommand({ TableName: this.tableName, Key: { pk: 'QUARANTINE', sk: key } }),
+    );
   }
 
   async scanCanonical(entity: Entity, limit: number, after?: string): Promise<Page<CanonicalItem>> {
@@ -342,6 +346,8 @@ export class DynamoOpsStore implements OpsStore {
   }
 
   async putDocument(name: string, value: unknown): Promise<void> {
-    await this.client.send(new PutCommand({ TableName: this.tableName, Item: { pk: 'DOCUMENT', sk: name, value } }));
+    await this.client.send(
+      new PutCommand({ TableName: this.tableName, Item: { pk: 'DOCUMENT', sk: name, value } }),
+    );
   }
 }

@@ -9,6 +9,18 @@ import { deduplicationId } from '../core/hashing.js';
 import type { DeliveryMessage, Envelope } from '../core/messages.js';
 import type { DeliveryQueues, InboundQueue, MessageVisibility } from '../core/ports.js';
 
+/**
+ * A message body SQS accepts: JSON with every surrogate and U+FFFE/U+FFFF written as a \uXXXX
+ * escape. SQS refuses lone surrogates and those two code points (and fauxqs refuses any
+ * surrogate, even a valid pair); the escaped JSON parses back to the same string.
+ */
+export function sqsSafeJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\uD800-\uDFFF\uFFFE\uFFFF]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 /** SQS takes at most 10 entries per SendMessageBatch. */
 const SQS_BATCH_LIMIT = 10;
 
@@ -22,7 +34,7 @@ export class SqsInboundQueue implements InboundQueue {
     const [only] = envelopes;
     if (envelopes.length === 1 && only) {
       await this.client.send(
-        new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(only) }),
+        new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: sqsSafeJson(only) }),
       );
       return;
     }
@@ -31,7 +43,7 @@ export class SqsInboundQueue implements InboundQueue {
       const result = await this.client.send(
         new SendMessageBatchCommand({
           QueueUrl: this.queueUrl,
-          Entries: chunk.map((envelope, i) => ({ Id: String(i), MessageBody: JSON.stringify(envelope) })),
+          Entries: chunk.map((envelope, i) => ({ Id: String(i), MessageBody: sqsSafeJson(envelope) })),
         }),
       );
       if (result.Failed && result.Failed.length > 0) {
@@ -63,7 +75,7 @@ export class SqsDeliveryQueues implements DeliveryQueues {
             QueueUrl: queueUrl,
             Entries: chunk.map((message, i) => ({
               Id: String(i),
-              MessageBody: JSON.stringify(message),
+              MessageBody: sqsSafeJson(message),
               // One group per entity: SQS hands its updates to deliver one at a time, in order (G5).
               MessageGroupId: `${message.entity}#${message.id}`,
               MessageDeduplicationId: deduplicationId(

@@ -7,11 +7,19 @@ export function hmac(algorithm: 'sha256', key: string | Buffer, parts: readonly 
   return mac.digest();
 }
 
-/** Constant-time comparison of a computed MAC with a received, encoded one (hex: lower-case only). */
+/**
+ * Constant-time comparison of a computed MAC with a received, encoded one (hex: lower-case only,
+ * exactly two digits a byte, as the vendors' SDKs require). A candidate of the wrong length takes
+ * the same path: it is compared, padded to the expected length, and then refused for its length.
+ */
 export function macMatches(expected: Buffer, received: string, encoding: 'hex' | 'base64'): boolean {
-  if (encoding === 'hex' && !/^[0-9a-f]+$/.test(received)) return false;
-  const candidate = Buffer.from(received, encoding);
-  return candidate.length === expected.length && timingSafeEqual(candidate, expected);
+  const wellFormed =
+    encoding === 'hex' ? /^[0-9a-f]*$/.test(received) && received.length === expected.length * 2 : true;
+  const decoded = Buffer.from(received, encoding);
+  const candidate = Buffer.alloc(expected.length);
+  decoded.copy(candidate, 0, 0, expected.length);
+  const equal = timingSafeEqual(candidate, expected);
+  return equal && wellFormed && decoded.length === expected.length;
 }
 
 /**
@@ -25,8 +33,9 @@ export function signingSecrets(value: unknown, secretName: string): string[] {
     if (!trimmed.startsWith('[') && !trimmed.startsWith('{')) return [value];
     try {
       parsed = JSON.parse(trimmed);
-    } catch (error) {
-      throw new Error(`Secret ${secretName} looks like JSON but does not parse`, { cause: error });
+    } catch {
+      // Not the parser's message as the cause: it quotes the secret's text.
+      throw new Error(`Secret ${secretName} looks like JSON but does not parse`);
     }
   }
   const list = Array.isArray(parsed)

@@ -7,6 +7,8 @@ const SIGNATURE_HEADER = 'stripe-signature';
 
 interface StripeSignatureHeader {
   readonly timestamp: number;
+  /** The `t` value as sent: the bytes Stripe signed. */
+  readonly timestampText: string;
   readonly signatures: readonly string[];
 }
 
@@ -16,16 +18,22 @@ interface StripeSignatureHeader {
  */
 export function parseStripeSignatureHeader(header: string): StripeSignatureHeader | undefined {
   let timestamp: number | undefined;
+  let timestampText = '';
   const signatures: string[] = [];
   for (const part of header.split(',')) {
     const eq = part.indexOf('=');
     if (eq < 0) continue;
     const key = part.slice(0, eq);
     const value = part.slice(eq + 1);
-    if (key === 't' && /^\d{1,12}$/.test(value)) timestamp = Number(value);
+    if (key === 't' && /^\d{1,12}$/.test(value)) {
+      timestamp = Number(value);
+      timestampText = value;
+    }
     if (key === 'v1' && value.length > 0) signatures.push(value);
   }
-  return timestamp === undefined || signatures.length === 0 ? undefined : { timestamp, signatures };
+  return timestamp === undefined || signatures.length === 0
+    ? undefined
+    : { timestamp, timestampText, signatures };
 }
 
 function verify(
@@ -44,7 +52,7 @@ function verify(
   }
   // The key is the whole `whsec_...` string as UTF-8 (Stripe does not decode it).
   const secretIndex = options.secrets.findIndex((secret) => {
-    const expected = hmac('sha256', secret, [`${parsed.timestamp}.`, request.rawBody]);
+    const expected = hmac('sha256', secret, [`${parsed.timestampText}.`, request.rawBody]);
     return parsed.signatures.some((signature) => macMatches(expected, signature, 'hex'));
   });
   if (secretIndex < 0) {
@@ -118,7 +126,13 @@ const epochIso = (seconds: unknown) =>
 /** Stripe invoices: amounts are already integers in the currency's minor unit. */
 function invoiceRecords(event: StripeEvent): SourceRecord[] {
   const invoice = event.data?.object;
-  if (!invoice || typeof invoice.id !== 'string' || typeof event.created !== 'number') {
+  if (
+    !invoice ||
+    typeof invoice.id !== 'string' ||
+    invoice.id.length > 255 ||
+    typeof event.created !== 'number' ||
+    Math.abs(event.created) > 8.64e12
+  ) {
     throw new FatalError(`Stripe ${String(event.type)} event lacks data.object.id or created`, [
       {
         rule: 'stripe.event.shape',
@@ -177,6 +191,16 @@ function toRecords(envelope: Envelope): readonly SourceRecord[] {
         rule: 'stripe.event.shape',
         field: !customer || typeof customer.id !== 'string' ? 'data.object.id' : 'created',
         message: 'a customer event needs data.object.id (string) and created (integer seconds)',
+      },
+    ]);
+  }
+  // Signed, but unusable: out of Date's range, or an id no key can hold. Quarantined, not retried.
+  if (Math.abs(created) > 8.64e12 || customer.id.length > 255) {
+    throw new FatalError(`Stripe ${event.type} event has an unusable created or customer id`, [
+      {
+        rule: 'stripe.event.range',
+        field: customer.id.length > 255 ? 'data.object.id' : 'created',
+        message: 'created must be a date in range and the id at most 255 characters',
       },
     ]);
   }

@@ -1,6 +1,7 @@
 import { search } from '@aws-lambda-powertools/jmespath';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { redactValue } from './redact.js';
 
 /** Webhook source connectors this build ships. A config naming any other fails at synth or start. */
 export const WEBHOOK_CONNECTORS = [
@@ -34,6 +35,21 @@ export const CANONICAL_FIELDS: Record<(typeof ENTITIES)[number], readonly string
     'dueAt',
   ],
 };
+
+/**
+ * An endpoint the hub calls with a credential: https (plain http only to this machine, for local
+ * systems and tests), and never a user or password in the URL, where logs and errors would show it.
+ */
+const endpointUrl = z
+  .url({ protocol: /^https?$/ })
+  .refine((value) => {
+    const url = URL.canParse(value) ? new URL(value) : undefined;
+    return !url || url.protocol === 'https:' || ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  }, 'must be https (plain http only to localhost)')
+  .refine((value) => {
+    const url = URL.canParse(value) ? new URL(value) : undefined;
+    return !url || (url.username === '' && url.password === '');
+  }, 'must not carry a user or password (put credentials in the secret)');
 
 const resourceName = z
   .string()
@@ -145,7 +161,7 @@ const sourceSchema = z.discriminatedUnion(
           /^(rate\(\s*[1-9]\d*\s+(minute|minutes|hour|hours|day|days)\s*\)|cron\(\s*\S+(\s+\S+){5}\s*\))$/,
           "must be 'rate(N minutes|hours|days)' or a 6-field 'cron(...)'",
         ),
-      url: z.url({ protocol: /^https?$/ }),
+      url: endpointUrl,
       /** Secrets Manager name of the API credential, if the API needs one. */
       secret: secretName.optional(),
       auth: z
@@ -189,7 +205,7 @@ const retrySchema = z.strictObject({
 const destinationSchema = z.strictObject({
   connector: z.enum(DESTINATION_CONNECTORS),
   /** http: the endpoint records are POSTed to. hubspot: the API base URL (https://api.hubapi.com). */
-  url: z.url({ protocol: /^https?$/ }),
+  url: endpointUrl,
   /** Secrets Manager name of the bearer token, if the destination needs one. */
   secret: secretName.optional(),
   /** Most deliver invocations running at once (SQS event source maximumConcurrency). */
@@ -297,7 +313,8 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 
 function show(value: unknown): string {
   if (value === undefined) return 'missing';
-  const text = JSON.stringify(value);
+  // A URL's user and password are credentials: the message shows the URL without them.
+  const text = JSON.stringify(value).replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/@"]+@/gi, '$1***@');
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -323,8 +340,16 @@ export function loadConfig(input: unknown): SwitchyardConfig {
           const reason = issue.issues[0]?.message ?? issue.message;
           return `${where}: the name ${reason} (got ${show(issue.path.at(-1))})`;
         }
+        // A value pasted into a `secret` field may be the secret itself: never echo it.
+        const secretField = String(issue.path.at(-1) ?? '')
+          .toLowerCase()
+          .includes('secret');
         const value =
-          issue.code === 'unrecognized_keys' ? show(issue.keys) : show(valueAt(input, issue.path));
+          issue.code === 'unrecognized_keys'
+            ? show(issue.keys)
+            : secretField
+              ? redactValue(valueAt(input, issue.path))
+              : show(valueAt(input, issue.path));
         return `${where}: ${issue.message} (got ${value})`;
       }),
     );

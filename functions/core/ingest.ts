@@ -46,7 +46,7 @@ function reject(status: number, error: string, message: string): IngestResponse 
  */
 export async function acceptWebhook(request: IngestRequest, deps: IngestDeps): Promise<IngestResponse> {
   const { config, telemetry } = deps;
-  const source = config.sources[request.source];
+  const source = Object.hasOwn(config.sources, request.source) ? config.sources[request.source] : undefined;
   if (!source || source.connector === 'rest-poll') {
     telemetry.count('rejected', { source: '(unknown)', reason: 'unknown_source' });
     return reject(404, 'unknown_source', `No source named "${request.source.slice(0, 64)}" is configured`);
@@ -89,7 +89,9 @@ export async function acceptWebhook(request: IngestRequest, deps: IngestDeps): P
 }
 
 async function verifyAndWrap(request: IngestRequest, deps: IngestDeps): Promise<Envelope[]> {
-  const source = deps.config.sources[request.source];
+  const source = Object.hasOwn(deps.config.sources, request.source)
+    ? deps.config.sources[request.source]
+    : undefined;
   if (!source || source.connector === 'rest-poll')
     throw new RejectedRequestError(404, 'unknown_source', 'Unknown source');
   // The union narrows per connector; each connector reads only its own settings.
@@ -134,6 +136,16 @@ async function verifyAndWrap(request: IngestRequest, deps: IngestDeps): Promise<
   }
   const events = connector.parse(request, body, settings);
   if (events.length === 0) throw new RejectedRequestError(400, 'no_events', 'The body holds no event');
+  for (const event of events) {
+    // It travels in headers and keys downstream (X-Switchyard-Event-Id, the quarantine key).
+    if (!/^[\x21-\x7e]{1,255}$/.test(event.eventId)) {
+      throw new RejectedRequestError(
+        400,
+        'bad_event_id',
+        'The event id must be 1-255 printable ASCII characters',
+      );
+    }
+  }
   return events.map((event) => ({
     v: 1,
     source: request.source,

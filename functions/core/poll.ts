@@ -106,8 +106,8 @@ async function fetchPage(
  * nothing is applied twice downstream.
  */
 export async function pollSource(sourceName: string, deps: PollDeps): Promise<PollResult> {
-  const source = deps.config.sources[sourceName];
-  if (!source || source.connector !== 'rest-poll') {
+  const source = Object.hasOwn(deps.config.sources, sourceName) ? deps.config.sources[sourceName] : undefined;
+  if (source?.connector !== 'rest-poll') {
     throw new FatalError(`No polled source named "${sourceName}"`, [
       { rule: 'poll.source.unknown', message: 'not a rest-poll source' },
     ]);

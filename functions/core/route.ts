@@ -206,7 +206,9 @@ export async function routeEnvelope(
   /** Id of the inbound queue message carrying the envelope (see DeliveryMessage.routedFrom). */
   routedFrom: string,
 ): Promise<RouteResult> {
-  const source = deps.config.sources[envelope.source];
+  const source = Object.hasOwn(deps.config.sources, envelope.source)
+    ? deps.config.sources[envelope.source]
+    : undefined;
   if (!source) {
     throw new FatalError(`Envelope names source "${envelope.source}", which the config no longer has`, [
       { rule: 'route.source.unknown', field: 'source', message: 'source is not in the config' },

@@ -61,12 +61,15 @@ export async function retryLater(
   throw error;
 }
 
-/** Name, message and cause chain: enough to diagnose, never a payload. */
+/** `scheme://user:password@host` -> `scheme://***@host`: error messages quote URLs. */
+const withoutCredentials = (text: string) => text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1***@');
+
+/** Name, message and cause chain: enough to diagnose, never a payload or a credential. */
 export function describe(error: unknown): Record<string, unknown> {
-  if (!(error instanceof Error)) return { message: String(error) };
+  if (!(error instanceof Error)) return { message: withoutCredentials(String(error)) };
   return {
     name: error.name,
-    message: error.message,
+    message: withoutCredentials(error.message),
     ...(error.cause === undefined ? {} : { cause: describe(error.cause) }),
   };
 }
