@@ -44,7 +44,8 @@ const endpointUrl = z
   .url({ protocol: /^https?$/ })
   .refine((value) => {
     const url = URL.canParse(value) ? new URL(value) : undefined;
-    return !url || url.protocol === 'https:' || ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+    // Other schemes are already refused by the URL check above.
+    return url?.protocol !== 'http:' || ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
   }, 'must be https (plain http only to localhost)')
   .refine((value) => {
     const url = URL.canParse(value) ? new URL(value) : undefined;
@@ -241,6 +242,44 @@ const configSchema = z.strictObject({
       quarantineRatePercent: z.number().positive().max(100).default(5),
       /** Width, in standard deviations, of the expected band for accepted events per source. */
       volumeAnomalyStdDevs: z.number().positive().max(10).default(3),
+    })
+    .prefault({}),
+  /** The webhook front door in AWS (API Gateway HTTP API). */
+  api: z
+    .strictObject({
+      /** Stage-wide throttling: requests per second and burst. */
+      throttle: z
+        .strictObject({
+          rateLimit: z.number().int().min(1).max(10_000).default(50),
+          burstLimit: z.number().int().min(1).max(5_000).default(100),
+        })
+        .prefault({}),
+      /** Per-source throttling of its route, when one provider needs more (or less) room than the rest. */
+      routes: z
+        .record(
+          z.string(),
+          z.strictObject({
+            rateLimit: z.number().int().min(1).max(10_000),
+            burstLimit: z.number().int().min(1).max(5_000),
+          }),
+        )
+        .default({}),
+    })
+    .prefault({}),
+  /**
+   * Encryption at rest. Default: AWS-managed keys (SQS-managed SSE, DynamoDB-owned key). With a
+   * customer-managed key, queues, the table and the alarm topic use it, and every function that
+   * reads or writes them is granted exactly the key use it needs.
+   */
+  encryption: z
+    .strictObject({
+      /** Create one customer-managed KMS key (with rotation) for the hub's data. */
+      customerManagedKey: z.boolean().default(false),
+      /** Or use an existing key, by ARN. */
+      kmsKeyArn: z
+        .string()
+        .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/, 'must be a KMS key ARN')
+        .optional(),
     })
     .prefault({}),
   limits: z
