@@ -50,17 +50,18 @@ function sendJson(
 }
 
 /** Reads at most `limit + 1` bytes and discards the rest, so a huge body cannot exhaust memory. */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+async function readBody(req: IncomingMessage, limit: number): Promise<{ body: Buffer; truncated: boolean }> {
   const chunks: Buffer[] = [];
   let kept = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
-    if (kept > limit) continue;
     const room = limit + 1 - kept;
     const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
     chunks.push(piece);
     kept += piece.length;
+    // One byte over the limit is enough to answer 413: stop reading, do not wait for the rest.
+    if (kept > limit) return { body: Buffer.concat(chunks), truncated: true };
   }
-  return Buffer.concat(chunks);
+  return { body: Buffer.concat(chunks), truncated: false };
 }
 
 /** The request as API Gateway's HTTP API (payload 2.0) hands it to the ingest function. */
@@ -160,7 +161,17 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HubSer
       req.resume();
       return sendJson(res, 503, { error: 'shutting_down', message: 'The hub is shutting down; retry later' });
     }
-    const body = await readBody(req, options.maxBodyBytes);
+    // A declared length over the limit is answered before a byte of the body is read.
+    const declared = Number(req.headers['content-length'] ?? 0);
+    const { body, truncated } =
+      declared > options.maxBodyBytes
+        ? { body: Buffer.alloc(options.maxBodyBytes + 1), truncated: true }
+        : await readBody(req, options.maxBodyBytes);
+    if (truncated) {
+      // The rest of the body is never read: close the connection once the answer is out.
+      res.setHeader('connection', 'close');
+      res.once('finish', () => req.destroy());
+    }
     let source: string;
     try {
       source = decodeURIComponent(webhook[1] ?? '');

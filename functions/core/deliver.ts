@@ -76,6 +76,7 @@ export async function deliverMessage(message: DeliveryMessage, deps: DeliverDeps
       versions: { ...mapping?.versions, [message.source]: message.version },
       contentHash: hash,
       updatedAt: deps.clock.now(),
+      eventId: message.eventId,
     },
     message.source,
   );

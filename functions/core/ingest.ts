@@ -105,6 +105,15 @@ async function verifyAndWrap(request: IngestRequest, deps: IngestDeps): Promise<
       `Body is ${request.rawBody.length} bytes; the limit is ${deps.config.limits.maxBodyBytes}`,
     );
   }
+  // Every provider Switchyard takes posts JSON; anything else is refused before any crypto work.
+  const contentType = request.headers['content-type'];
+  if (contentType !== undefined && !/^application\/([a-z0-9.+-]*\+)?json\b/i.test(contentType.trim())) {
+    throw new RejectedRequestError(
+      415,
+      'unsupported_media_type',
+      'Webhooks must be sent as application/json',
+    );
+  }
   for (const header of connector.requiredHeaders(settings)) {
     if (!request.headers[header]) {
       throw new RejectedRequestError(400, 'missing_header', `Required header ${header} is missing`);

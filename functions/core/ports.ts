@@ -46,6 +46,8 @@ export interface DeliveryMapping {
   readonly versions: Readonly<Record<string, number>>;
   readonly contentHash: string;
   readonly updatedAt: number;
+  /** The event whose delivery last wrote this mapping: how an event is found from what a destination holds. */
+  readonly eventId?: string;
 }
 
 export interface PossibleDuplicate {
@@ -64,6 +66,8 @@ export interface QuarantineItem {
   readonly flow?: string;
   readonly destination?: string;
   readonly entity?: Entity;
+  /** At route: the flow destinations the record was headed for (a deliver item names its one in flow/destination). */
+  readonly lanes?: readonly { readonly flow: string; readonly destination: string }[];
   readonly reasons: readonly QuarantineReason[];
   /** What a replay needs: the envelope (route), the delivery message (deliver), or the unreadable body. */
   readonly payload: Envelope | DeliveryMessage | { readonly unreadable: string };

@@ -241,6 +241,7 @@ export async function routeEnvelope(
         source: envelope.source,
         eventId: envelope.eventId,
         entity: record.entity,
+        lanes,
         reasons: checked.reasons,
         payload: envelope,
         quarantinedAt: deps.clock.now(),

@@ -61,7 +61,7 @@ export function register(program: Command): void {
         logLevel: options.logLevel.toUpperCase() as 'WARN',
       });
       console.log(
-        `Switchyard ready at ${runtime.url} (webhooks: ${runtime.topology.routes.map((r) => `${runtime.url}${r.path}`).join(', ')})`,
+        `Switchyard ready at ${runtime.url} (console: ${runtime.url}/ · webhooks: ${runtime.topology.routes.map((r) => `${runtime.url}${r.path}`).join(', ')})`,
       );
 
       let last = '';

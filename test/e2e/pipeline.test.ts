@@ -201,7 +201,11 @@ describe('pipeline on the local runtime (dynalite, fauxqs, real handlers, real H
 
   it('answers bad requests with their documented status and an error body naming the problem', async () => {
     const post = async (path: string, body: string | Buffer, headers: Record<string, string> = {}) => {
-      const response = await fetch(`${hub.runtime.url}${path}`, { method: 'POST', headers, body });
+      const response = await fetch(`${hub.runtime.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+      });
       return { status: response.status, body: (await response.json()) as { error: string; message: string } };
     };
     const t = now();
@@ -213,12 +217,17 @@ describe('pipeline on the local runtime (dynalite, fauxqs, real handlers, real H
       await post('/webhooks/stripe', '{"id":"evt_2"}'),
       await post('/webhooks/nope', '{}'),
       await post('/webhooks/stripe', Buffer.alloc(300 * 1024, 'a'), { 'stripe-signature': `t=${t},v1=00` }),
+      await post('/webhooks/stripe', 'id=evt_3', {
+        'content-type': 'application/x-www-form-urlencoded',
+        'stripe-signature': `t=${t},v1=00`,
+      }),
     ];
     expect(cases.map((c) => [c.status, c.body.error])).toEqual([
       [400, 'malformed_body'],
       [400, 'missing_header'],
       [404, 'unknown_source'],
       [413, 'body_too_large'],
+      [415, 'unsupported_media_type'],
     ]);
     expect(cases[0]?.body.message).toMatch(/JSON/);
     expect(cases[1]?.body.message).toMatch(/stripe-signature/);
