@@ -87,6 +87,38 @@ describe('createRouteHandler', () => {
     });
   }
 
+  it('quarantines absurd records (10 MB name, wrong types, bad country) in a batch without failing or holding back the records around them', async () => {
+    const absurd = (eventId: string, customerId: string, change: Record<string, unknown>) => {
+      const body = JSON.parse(stripeCustomerEvent({ eventId, customerId, created: V1 })) as {
+        data: { object: Record<string, unknown> };
+      };
+      Object.assign(body.data.object, change);
+      return sqsRecord(JSON.stringify(envelopeFor(JSON.stringify(body))), { messageId: `m-${eventId}` });
+    };
+    const records = [
+      inbound('evt_before', 'cus_before'),
+      absurd('evt_huge', 'cus_huge', { name: 'x'.repeat(10 * 1024 * 1024) }),
+      absurd('evt_types', 'cus_types', { email: 42, phone: { nested: true } }),
+      absurd('evt_country', 'cus_country', { address: { country: 'Atlantis' } }),
+      inbound('evt_after', 'cus_after'),
+    ];
+    const response = await routeHandler()(sqsEvent(records), lambdaContext('route'));
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect([...new Set(queues.sent.map((m) => m.sourceId))].sort()).toEqual(['cus_after', 'cus_before']);
+    const rules = state.quarantined.flatMap((item) => item.reasons.map((r) => r.rule)).sort();
+    expect(rules).toEqual(
+      expect.arrayContaining([
+        'customer.address.country.format',
+        // A number where the email goes: the connector reads no email from it.
+        'customer.email.required',
+        'customer.name.format',
+      ]),
+    );
+    expect(state.quarantined).toHaveLength(3);
+    // The 10 MB value is never stored: the reason carries a redacted, short form.
+    expect(JSON.stringify(state.quarantined.flatMap((item) => item.reasons)).length).toBeLessThan(2000);
+  });
+
   it('routes a batch and reports no failures when every record reached a terminal step', async () => {
     const records = [
       inbound('evt_ok', 'cus_ok'),
