@@ -1,5 +1,5 @@
 import { search } from '@aws-lambda-powertools/jmespath';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError } from './errors.js';
 import { redactValue } from './redact.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Entity } from '../core/config.js';
 import {
   CUSTOMER_SCHEMA_VERSION,

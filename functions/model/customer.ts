@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { QuarantineReason } from '../core/errors.js';
 import { normalizeCountry, normalizeEmail, normalizePhone, normalizeTimestamp } from './normalize.js';
 import { issuesToReasons } from './reasons.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ValidationResult } from './customer.js';
 import { normalizeCurrency, normalizeTimestamp, toMinorUnits } from './normalize.js';
 import { issuesToReasons } from './reasons.js';
