@@ -191,6 +191,7 @@ describe('deliverMessage', () => {
         versions: { stripe: V1 },
         contentHash: contentHash({ deleted: false, data: message().data }),
         updatedAt: clock.now(),
+        eventId: message().eventId,
       });
     });
 

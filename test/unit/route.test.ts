@@ -198,6 +198,10 @@ describe('routeEnvelope', () => {
           source: 'stripe',
           eventId: 'evt_bad',
           entity: 'customer',
+          lanes: [
+            { flow: 'customers', destination: 'crm' },
+            { flow: 'customers', destination: 'erp' },
+          ],
           reasons: [reason],
           payload: envelopeFor(stripeCustomerEvent({ eventId: 'evt_bad', email: 'jenny.rosen@example' }), {
             receivedAt: clock.now(),
