@@ -2,6 +2,7 @@ import { recordsFor } from '../connectors/registry.js';
 import { CONTRACTS } from '../model/contracts.js';
 import type { Entity, SwitchyardConfig } from './config.js';
 import { FatalError, type QuarantineReason } from './errors.js';
+import { stableStringify } from './hashing.js';
 import type { DeliveryMessage, Envelope, SourceRecord } from './messages.js';
 import type { CanonicalItem, Clock, DeliveryQueues, Log, StateStore, Telemetry } from './ports.js';
 
@@ -138,6 +139,16 @@ async function mergeCanonical(
       revision: (current?.revision ?? 0) + 1,
       updatedAt: deps.clock.now(),
     };
+    // A re-delivery (same version, nothing new) changes nothing: no write, so a duplicate costs no
+    // write unit. It is still forwarded, in case an earlier attempt stopped before the enqueue.
+    if (
+      current &&
+      applied === record.version &&
+      current.deleted === merged.deleted &&
+      stableStringify(current.data) === stableStringify(merged.data)
+    ) {
+      return current;
+    }
     if ((await deps.state.putCanonical(merged, current?.revision)) === 'written') return merged;
     deps.log.debug('Canonical write lost a race; re-reading', {
       entity: record.entity,

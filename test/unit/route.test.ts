@@ -303,6 +303,9 @@ describe('routeEnvelope', () => {
       // Same content, so deliver skips it as a duplicate (and counts it); only the inbound message differs.
       expect(again).toEqual({ ...first, routedFrom: 'inbound-b' });
       expect(first?.routedFrom).toBe('inbound-a');
+      // Nothing new, so nothing written: a duplicate costs reads only.
+      expect(state.calls.putCanonical).toBe(1);
+      expect(state.calls.claimXref).toBe(1);
     });
 
     it('turns a deletion into a tombstone carrying only the refs', async () => {
