@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { App, type Environment, Validations } from 'aws-cdk-lib';
-import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { loadConfig, type SwitchyardConfig } from '../functions/core/config.js';
 import { deriveTopology, type Topology } from '../functions/core/topology.js';
@@ -49,11 +48,12 @@ export interface BuildAppProps {
   readonly stackName?: string;
 
   /**
-   * Webhook API throttling.
+   * Context values on top of cdk.json's. Template tests that never look at the Lambda code pass
+   * `{ 'aws:cdk:bundling-stacks': [] }` to skip the esbuild bundling.
    *
-   * @default - see IngestApi
+   * @default - cdk.json's context only
    */
-  readonly apiThrottle?: ThrottleSettings;
+  readonly context?: Readonly<Record<string, unknown>>;
 }
 
 export interface BuiltApp {
@@ -77,13 +77,15 @@ export function buildApp(input: unknown, props: BuildAppProps = {}): BuiltApp {
 
   // Under the CLI, cdk.json's context arrives through the environment and takes precedence; this
   // gives a direct call (the tests) the same feature flags.
-  const app = new App({ context: cdkJsonContext(projectRoot), outdir: props.outdir });
+  const app = new App({
+    context: { ...cdkJsonContext(projectRoot), ...props.context },
+    outdir: props.outdir,
+  });
   const stack = new SwitchyardStack(app, props.stackName ?? topology.name, {
     topology,
     settings: config,
     projectRoot,
     env: props.env,
-    apiThrottle: props.apiThrottle,
     description: `Switchyard integration hub "${topology.name}"`,
   });
   if (props.nag ?? true) {

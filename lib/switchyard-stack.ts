@@ -1,11 +1,11 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
-import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import { EventSourceMapping, type IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { SwitchyardConfig } from '../functions/core/config.js';
+import { ConfigError } from '../functions/core/errors.js';
 import type { FunctionSpec, Topology } from '../functions/core/topology.js';
 import { Alarms } from './constructs/alarms.js';
 import { HubDashboard } from './constructs/dashboard.js';
@@ -21,9 +21,9 @@ import { StateTable } from './constructs/state-table.js';
 
 /**
  * The settings the stack reads from the config. Resources come from the topology; the flows and
- * sources name the lanes the alarms and the dashboard watch.
+ * sources name the lanes the alarms and the dashboard watch; `api` throttles the webhook API.
  */
-export type HubSettings = Pick<SwitchyardConfig, 'logs' | 'alarms' | 'flows'> & {
+export type HubSettings = Pick<SwitchyardConfig, 'logs' | 'alarms' | 'flows' | 'api'> & {
   readonly sources: Readonly<Record<string, unknown>>;
 };
 
@@ -31,18 +31,11 @@ export interface SwitchyardStackProps extends StackProps {
   /** What to build: the one description of the hub shared with the local runtime. */
   readonly topology: Topology;
 
-  /** Log retention and alarm thresholds, from the validated config. */
+  /** Log retention, alarm thresholds and API throttling, from the validated config. */
   readonly settings: HubSettings;
 
   /** Absolute path of the project root: function entries are relative to it. */
   readonly projectRoot: string;
-
-  /**
-   * Throttling of the webhook API's default stage.
-   *
-   * @default - see IngestApi (burst 100, 50 requests per second)
-   */
-  readonly apiThrottle?: ThrottleSettings;
 }
 
 /**
@@ -69,6 +62,7 @@ export class SwitchyardStack extends Stack {
 
     // Check the config values CloudFormation would reject before building anything.
     const logRetention = toRetentionDays(settings.logs.retentionDays, 'logs.retentionDays');
+    checkRouteThrottles(settings.api.routes, topology);
 
     this.table = new StateTable(this, 'State', { spec: topology.table });
 
@@ -138,7 +132,8 @@ export class SwitchyardStack extends Stack {
       routes: topology.routes,
       handlers: new Map<string, IFunction>(functions),
       apiName: `${topology.name}-webhooks`,
-      throttle: props.apiThrottle,
+      throttle: settings.api.throttle,
+      routeThrottles: settings.api.routes,
       accessLogRetention: logRetention,
     });
 
@@ -245,6 +240,18 @@ export class SwitchyardStack extends Stack {
       `Only its SQS event source invokes this function, synchronously. Failed messages go to ${source.spec.deadLetter.name} through the queue's redrive policy; an async dead-letter target would never receive anything.`,
     );
   }
+}
+
+/** Every `api.routes` entry must name a source with a webhook route (a polled source has none). */
+function checkRouteThrottles(routes: HubSettings['api']['routes'], topology: Topology): void {
+  const webhookSources = topology.routes.map((route) => route.source);
+  const problems = Object.keys(routes)
+    .filter((source) => !webhookSources.includes(source))
+    .map(
+      (source) =>
+        `api.routes.${source}: no webhook route for "${source}" (webhook sources: ${webhookSources.join(', ') || 'none'})`,
+    );
+  if (problems.length > 0) throw new ConfigError(problems);
 }
 
 function lane(lanes: ReadonlyMap<string, DeliveryLane>, key: string, field: string): DeliveryLane {

@@ -1,8 +1,10 @@
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
+  type CfnStage,
   HttpApi,
   HttpMethod,
   type HttpRoute,
+  HttpRouteKey,
   HttpStage,
   LogGroupLogDestination,
   type ThrottleSettings,
@@ -14,7 +16,10 @@ import { Construct } from 'constructs';
 import type { RouteSpec } from '../../functions/core/topology.js';
 import { acknowledge } from './nag.js';
 
-/** Default stage throttling: generous for webhook traffic, low enough to protect the ingest function. */
+/**
+ * Default stage throttling when none is given: generous for webhook traffic, low enough to protect
+ * the ingest function. The stack passes the config's `api.throttle`, whose defaults are the same.
+ */
 export const DEFAULT_THROTTLE: Required<ThrottleSettings> = { burstLimit: 100, rateLimit: 50 };
 
 export interface IngestApiProps {
@@ -40,6 +45,15 @@ export interface IngestApiProps {
   readonly throttle?: ThrottleSettings;
 
   /**
+   * Throttling of single sources' routes, by source name, replacing the stage throttling for that
+   * route (API Gateway applies route settings instead of the stage's default route settings). Every
+   * name must have a route; an unknown one throws.
+   *
+   * @default - every route has the stage throttling
+   */
+  readonly routeThrottles?: Readonly<Record<string, Required<ThrottleSettings>>>;
+
+  /**
    * Retention of the access log group.
    *
    * @default RetentionDays.ONE_MONTH
@@ -50,7 +64,9 @@ export interface IngestApiProps {
 /**
  * The webhook front door: an HTTP API (API Gateway v2) with one `POST` route per topology route,
  * each integrated with its Lambda function (payload format 2.0), on an auto-deployed `$default`
- * stage with default-route throttling and JSON access logs in their own log group.
+ * stage with default-route throttling, per-route throttling where asked for (the stage's
+ * `RouteSettings`, keyed by route key, e.g. `POST /webhooks/stripe`), and JSON access logs in their
+ * own log group.
  *
  * Access logs record the request id, route, status, latencies and caller, never headers or bodies
  * (signatures and payloads stay out of the logs, G2).
@@ -60,6 +76,7 @@ export class IngestApi extends Construct {
   readonly stage: HttpStage;
   readonly accessLogGroup: LogGroup;
   private readonly paths = new Map<string, string>();
+  private readonly routes = new Map<string, { key: string; routes: readonly HttpRoute[] }>();
 
   constructor(scope: Construct, id: string, props: IngestApiProps) {
     super(scope, id);
@@ -127,6 +144,31 @@ export class IngestApi extends Construct {
         );
       }
       this.paths.set(route.source, route.path);
+      this.routes.set(route.source, {
+        key: HttpRouteKey.with(route.path, HttpMethod[route.method]).key,
+        routes,
+      });
+    }
+
+    const routeThrottles = Object.entries(props.routeThrottles ?? {});
+    if (routeThrottles.length > 0) {
+      const settings: Record<string, { ThrottlingBurstLimit: number; ThrottlingRateLimit: number }> = {};
+      for (const [source, throttle] of routeThrottles) {
+        const route = this.routes.get(source);
+        if (!route) {
+          throw new Error(
+            `Route throttling for source "${source}", which has no webhook route (routes: ${[...this.paths.keys()].join(', ') || 'none'})`,
+          );
+        }
+        // CloudFormation rejects a stage whose RouteSettings name a route that does not exist yet.
+        for (const httpRoute of route.routes) this.stage.node.addDependency(httpRoute);
+        settings[route.key] = {
+          ThrottlingBurstLimit: throttle.burstLimit,
+          ThrottlingRateLimit: throttle.rateLimit,
+        };
+      }
+      // No L2 for route settings in aws-cdk-lib; the L1 property is a JSON map passed through as is.
+      (this.stage.node.defaultChild as CfnStage).routeSettings = settings;
     }
   }
 
