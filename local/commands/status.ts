@@ -1,5 +1,10 @@
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
+import { type AlarmSummary, type AwsHubStatus, readAwsStatus } from '../aws-status.js';
 import type { HubInfo, QuarantineList } from '../console/api.js';
+import { loadConfigFile } from '../load-config.js';
 import type { HubStats } from '../stats.js';
 
 /** What `switchyard status --json` prints: one object, stable field names. */
@@ -227,19 +232,126 @@ export function formatStatus(status: HubStatus): string {
   return lines.join('\n');
 }
 
+const alarmCell = (summary: AlarmSummary): string =>
+  summary.state === null
+    ? '-'
+    : summary.state === 'OK'
+      ? 'OK'
+      : `${summary.state}: ${summary.notOk.join(', ')}`;
+const oneLine = (text: string, max: number): string =>
+  text.length > max ? `${text.slice(0, max - 3)}...` : text;
+
+/** The deployed hub, in the local status's table style. */
+export function formatAwsStatus(status: AwsHubStatus): string {
+  const o = status.outputs;
+  const c = status.alarms.counts;
+  const age = (seconds: number | null) => seconds ?? '-';
+  const lines = [
+    `Switchyard "${status.hub}" on AWS: stack ${status.stack.name} (${status.stack.status}) in ${status.stack.region}`,
+    `api ${o.apiUrl ?? '-'}`,
+    `dashboard ${o.dashboardUrl ?? '-'}`,
+    `alarm topic ${o.alarmTopicArn ?? '-'}`,
+    `alarms: ${c.ALARM} in ALARM, ${c.INSUFFICIENT_DATA} INSUFFICIENT_DATA, ${c.OK} OK`,
+    '',
+    table(
+      ['LANE', 'QUEUED', 'IN FLIGHT', 'OLDEST S', 'DLQ', 'ALARMS'],
+      status.lanes.map((l) => [
+        `${l.flow} -> ${l.destination}`,
+        l.depth ?? '-',
+        l.inFlight ?? '-',
+        age(l.oldestMessageAgeSeconds),
+        l.deadLetterDepth ?? '-',
+        alarmCell(l.alarms),
+      ]),
+    ),
+    '',
+    table(
+      ['SOURCE', 'INTAKE', 'ALARMS'],
+      status.sources.map((s) => [
+        s.source,
+        s.intake === 'poll' ? `poll ${s.where ?? '-'}` : (s.where ?? 'webhook (no URL output)'),
+        alarmCell(s.alarms),
+      ]),
+    ),
+    '',
+    table(
+      ['QUEUE', 'DEPTH', 'IN FLIGHT', 'OLDEST S', 'DLQ', 'DLQ OLDEST S'],
+      status.queues.map((q) => [
+        q.exists ? q.name : `${q.name} (missing)`,
+        q.depth ?? '-',
+        q.inFlight ?? '-',
+        age(q.oldestMessageAgeSeconds),
+        q.deadLetter.depth ?? '-',
+        age(q.deadLetter.oldestMessageAgeSeconds),
+      ]),
+    ),
+    '',
+    table(
+      ['ALARM', 'STATE', 'WHY'],
+      status.alarms.items.map((a) => [a.name, a.state, oneLine(a.reason, 100)]),
+    ),
+  ];
+  const missingQueues = status.queues.flatMap((q) =>
+    [q, q.deadLetter].filter((queue) => !queue.exists).map((queue) => queue.name),
+  );
+  if (missingQueues.length > 0)
+    lines.push('', `not found in SQS (expected from the config): ${missingQueues.join(', ')}`);
+  if (status.alarms.missing.length > 0)
+    lines.push('', `not found in CloudWatch (expected from the config): ${status.alarms.missing.join(', ')}`);
+  return lines.join('\n');
+}
+
 interface StatusOptions {
   url: string;
   json: boolean;
+  aws: boolean;
+  stack?: string;
+  region?: string;
+  config: string;
 }
 
-/** `switchyard status`: the running local hub at a glance (lanes, queues, DLQs, quarantine, G3). */
+async function awsStatus(options: StatusOptions): Promise<void> {
+  let status: AwsHubStatus;
+  try {
+    const config = await loadConfigFile(options.config);
+    const client = { ...(options.region ? { region: options.region } : {}) };
+    status = await readAwsStatus(
+      {
+        cloudFormation: new CloudFormationClient(client),
+        sqs: new SQSClient(client),
+        cloudWatch: new CloudWatchClient(client),
+      },
+      { config, ...(options.stack ? { stackName: options.stack } : {}) },
+    );
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exitCode = 1;
+    return;
+  }
+  console.log(options.json ? JSON.stringify(status, null, 2) : formatAwsStatus(status));
+}
+
+/**
+ * `switchyard status`: the running local hub at a glance (lanes, queues, DLQs, quarantine, G3); with
+ * `--aws`, the deployed stack instead (outputs, queues, DLQs, alarm states).
+ */
 export function register(program: Command): void {
   program
     .command('status')
-    .description('Show lanes, queue depths, DLQs, quarantine and balance of a running local hub')
+    .description(
+      'Show lanes, queue depths, DLQs, quarantine and balance of a running local hub, or with --aws of a deployed stack',
+    )
     .option('--url <url>', 'base URL of the running hub (switchyard dev)', 'http://127.0.0.1:3000')
     .option('--json', 'print one JSON object instead of tables', false)
+    .option('--aws', 'read the deployed stack (needs AWS credentials) instead of the local hub', false)
+    .option('--stack <name>', "with --aws: CloudFormation stack name (default: the config's name)")
+    .option('--region <region>', "with --aws: AWS region (default: AWS_REGION or the profile's)")
+    .option('--config <file>', 'with --aws: hub config module', 'switchyard.config.ts')
     .action(async (options: StatusOptions) => {
+      if (options.aws) {
+        await awsStatus(options);
+        return;
+      }
       let status: HubStatus;
       try {
         status = await readStatus(options.url);
