@@ -146,6 +146,8 @@ export class DynamoStateStore implements StateStore {
       versions: item.versions as Record<string, number>,
       contentHash: item.contentHash as string,
       updatedAt: item.updatedAt as number,
+      ...(typeof item.eventId === 'string' ? { eventId: item.eventId } : {}),
+      ...(typeof item.revision === 'number' ? { revision: item.revision } : {}),
     };
   }
 
@@ -153,9 +155,13 @@ export class DynamoStateStore implements StateStore {
     const version = mapping.versions[source];
     const written = await this.conditionalPut(
       { pk: `${mapping.entity}#${mapping.id}`, sk: `MAP#${mapping.destination}`, ...mapping },
-      'attribute_not_exists(pk) OR attribute_not_exists(versions.#source) OR versions.#source <= :version',
-      { '#source': source },
-      { ':version': version },
+      mapping.revision === undefined
+        ? 'attribute_not_exists(pk) OR attribute_not_exists(versions.#source) OR versions.#source <= :version'
+        : '(attribute_not_exists(pk) OR attribute_not_exists(versions.#source) OR versions.#source <= :version) AND (attribute_not_exists(#revision) OR #revision <= :revision)',
+      mapping.revision === undefined ? { '#source': source } : { '#source': source, '#revision': 'revision' },
+      mapping.revision === undefined
+        ? { ':version': version }
+        : { ':version': version, ':revision': mapping.revision },
     );
     return written ? 'written' : 'stale';
   }

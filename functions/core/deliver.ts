@@ -39,6 +39,16 @@ export async function deliverMessage(message: DeliveryMessage, deps: DeliverDeps
   const mapping = await deps.state.getMapping(destination, message.entity, message.id);
   const applied = mapping?.versions[message.source];
   if (applied !== undefined && message.version < applied) return { kind: 'skipped', reason: 'stale' };
+  // A snapshot of the canonical record older than the one the destination holds, from whichever
+  // source (two sources' messages can overtake each other, and a redrive or replay is late by nature).
+  if (
+    mapping?.revision !== undefined &&
+    message.revision !== undefined &&
+    message.revision < mapping.revision
+  ) {
+    return { kind: 'skipped', reason: 'stale' };
+  }
+  const revision = Math.max(mapping?.revision ?? 0, message.revision ?? 0) || undefined;
   if (mapping && mapping.contentHash === hash) {
     if (applied === message.version) return { kind: 'skipped', reason: 'duplicate' };
     // Same content under a newer version: nothing to send, but remember the version so an older
@@ -48,6 +58,7 @@ export async function deliverMessage(message: DeliveryMessage, deps: DeliverDeps
         ...mapping,
         versions: { ...mapping.versions, [message.source]: message.version },
         updatedAt: deps.clock.now(),
+        ...(revision === undefined ? {} : { revision }),
       },
       message.source,
     );
@@ -77,6 +88,7 @@ export async function deliverMessage(message: DeliveryMessage, deps: DeliverDeps
       contentHash: hash,
       updatedAt: deps.clock.now(),
       eventId: message.eventId,
+      ...(revision === undefined ? {} : { revision }),
     },
     message.source,
   );

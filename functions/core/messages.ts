@@ -48,4 +48,10 @@ export interface DeliveryMessage {
    * reaches deliver, is skipped there as a duplicate, and so is counted (G3).
    */
   readonly routedFrom: string;
+  /**
+   * The canonical record's revision this snapshot was taken at. Every message carries the whole
+   * merged record, so a snapshot older than what the destination holds is stale whichever source
+   * triggered it (G5 across sources).
+   */
+  readonly revision?: number;
 }

@@ -112,6 +112,7 @@ export async function backfillPage(
         eventId: `backfill-${flow.name}-${item.id}`,
         receivedAt: now,
         routedFrom: `backfill:${now}`,
+        revision: item.revision,
       });
     }
   }

@@ -48,6 +48,8 @@ export interface DeliveryMapping {
   readonly updatedAt: number;
   /** The event whose delivery last wrote this mapping: how an event is found from what a destination holds. */
   readonly eventId?: string;
+  /** The newest canonical revision the destination holds (see DeliveryMessage.revision). */
+  readonly revision?: number;
 }
 
 export interface PossibleDuplicate {

@@ -289,6 +289,7 @@ export async function routeEnvelope(
         eventId: envelope.eventId,
         receivedAt: envelope.receivedAt,
         routedFrom,
+        revision: merged.revision,
       });
     }
   }

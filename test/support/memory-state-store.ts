@@ -102,8 +102,15 @@ export class MemoryStateStore implements StateStore {
     // DynamoDB rejects a condition value that is not there; so does this fake.
     if (version === undefined) throw new Error(`putMapping: mapping has no version for source "${source}"`);
     const key = `${mapping.entity}#${mapping.id}#${mapping.destination}`;
-    const storedVersion = this.mappings.get(key)?.versions[source];
+    const stored = this.mappings.get(key);
+    const storedVersion = stored?.versions[source];
     if (storedVersion !== undefined && storedVersion > version) return 'stale';
+    if (
+      mapping.revision !== undefined &&
+      stored?.revision !== undefined &&
+      stored.revision > mapping.revision
+    )
+      return 'stale';
     this.mappings.set(key, structuredClone(mapping));
     return 'written';
   }

@@ -432,3 +432,21 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter(value, now)).toBe(seconds);
   });
 });
+
+describe('staleness across sources (canonical revisions)', () => {
+  it('skips an older snapshot of the record that arrives after a newer one, whichever source triggered each', async () => {
+    const { deps, calls } = crm();
+    // Shopify's update (revision 3) overtook Stripe's (revision 2) on the way to the destination.
+    await deliverMessage(
+      message({ source: 'shop', version: 2_000, revision: 3, data: { email: 'new@example.com', refs: {} } }),
+      deps,
+    );
+    const late = await deliverMessage(
+      message({ source: 'stripe', version: V1, revision: 2, data: { email: 'old@example.com', refs: {} } }),
+      deps,
+    );
+    expect(late).toEqual({ kind: 'skipped', reason: 'stale' });
+    expect(calls).toHaveLength(1);
+    expect(state.mappings.get('customer#cust-1#crm')?.revision).toBe(3);
+  });
+});

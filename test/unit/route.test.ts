@@ -98,6 +98,7 @@ describe('routeEnvelope', () => {
       eventId: 'evt_created',
       receivedAt: clock.now(),
       routedFrom: 'inbound-msg-1',
+      revision: 1,
     };
     expect(queues.sent).toEqual([
       { ...common, destination: 'crm' },
