@@ -90,7 +90,8 @@ export function apiGatewayEvent(req: IncomingMessage, source: string, body: Buff
         method: req.method ?? 'POST',
         path: url.pathname,
         protocol: `HTTP/${req.httpVersion}`,
-        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        // The socket is gone once an oversize body was cut short.
+        sourceIp: req.socket?.remoteAddress ?? '127.0.0.1',
         userAgent: headers['user-agent'] ?? '',
       },
       requestId: randomUUID(),

@@ -120,8 +120,11 @@ const INVOICE_EVENTS = new Set([
   'invoice.marked_uncollectible',
 ]);
 
+/** Epoch seconds as ISO 8601; a value Date cannot hold is left as is, for validation to name. */
 const epochIso = (seconds: unknown) =>
-  typeof seconds === 'number' ? new Date(seconds * 1000).toISOString() : undefined;
+  typeof seconds === 'number' && Number.isFinite(seconds) && Math.abs(seconds) <= 8.64e12
+    ? new Date(seconds * 1000).toISOString()
+    : seconds;
 
 /** Stripe invoices: amounts are already integers in the currency's minor unit. */
 function invoiceRecords(event: StripeEvent): SourceRecord[] {
@@ -133,11 +136,13 @@ function invoiceRecords(event: StripeEvent): SourceRecord[] {
     typeof event.created !== 'number' ||
     Math.abs(event.created) > 8.64e12
   ) {
-    throw new FatalError(`Stripe ${String(event.type)} event lacks data.object.id or created`, [
+    const badId = !invoice || typeof invoice.id !== 'string' || invoice.id.length > 255;
+    throw new FatalError(`Stripe ${String(event.type)} event lacks a usable data.object.id or created`, [
       {
         rule: 'stripe.event.shape',
-        field: 'data.object.id',
-        message: 'an invoice event needs data.object.id and created',
+        field: badId ? 'data.object.id' : 'created',
+        message:
+          'an invoice event needs data.object.id (at most 255 characters) and created (a date in range)',
       },
     ]);
   }

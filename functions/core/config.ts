@@ -353,7 +353,10 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 function show(value: unknown): string {
   if (value === undefined) return 'missing';
   // A URL's user and password are credentials: the message shows the URL without them.
-  const text = JSON.stringify(value).replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/@"]+@/gi, '$1***@');
+  const text = JSON.stringify(value)
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/@"]+@/gi, '$1***@')
+    // Nor its query: API keys travel there too.
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s?"]*)\?[^\s"]*/gi, '$1?***');
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 

@@ -42,7 +42,10 @@ export function parseDeliveryMessage(body: string): DeliveryMessage {
   return value as DeliveryMessage;
 }
 
-/** Thrown for a record held back because an earlier record of its FIFO group failed in this batch. */
+/** Time kept in hand after the last destination call of an invocation: the mapping write, the batch response. */
+const TIME_MARGIN_MS = 3_000;
+
+/** Thrown for a record held back (an earlier record of its FIFO group failed, or the invocation is out of time). */
 export class HeldBackError extends TransientError {}
 
 /**
@@ -79,7 +82,11 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
     return wrapped;
   };
 
-  const deliverRecord = async (record: SQSRecord, failedGroups: Set<string>): Promise<void> => {
+  const deliverRecord = async (
+    record: SQSRecord,
+    failedGroups: Set<string>,
+    context: Context,
+  ): Promise<void> => {
     let message: DeliveryMessage | undefined;
     let log = logger;
     const group = record.attributes.MessageGroupId ?? record.messageId;
@@ -92,6 +99,11 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
         throw new HeldBackError(
           'An earlier update of this entity failed in this batch; holding this one back',
         );
+      }
+      // Not enough time left for one more destination call: hand the record back now (counted,
+      // visible again at once) rather than be cut off mid-batch by the function timeout.
+      if (context.getRemainingTimeInMillis() < deps.destination.timeoutMs + TIME_MARGIN_MS) {
+        throw new HeldBackError('Too little of the invocation left for another destination call');
       }
       const outcome = await deliverMessage(message, { ...deps, connector: timed(lane()), log });
       if (outcome.kind === 'delivered') {
@@ -134,7 +146,7 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
     try {
       return await processPartialResponse(
         event,
-        (record: SQSRecord) => deliverRecord(record, failedGroups),
+        (record: SQSRecord) => deliverRecord(record, failedGroups, context),
         processor,
         {
           context,

@@ -23,7 +23,7 @@ const hub: SwitchyardConfigInput = {
   destinations: {
     crm: {
       connector: 'http',
-      url: 'https://ops:hunter2@crm.example.com/api/contacts?apikey=zzz',
+      url: 'https://crm.example.com/api/contacts?apikey=zzz',
       secret: 'inv/crm-token',
       maxConcurrency: 3,
       retry: { maxReceiveCount: 6 },
@@ -161,6 +161,32 @@ describe('switchyard inventory', () => {
     expect(JSON.stringify(inventory)).not.toMatch(/hunter2|apikey|zzz/);
   });
 
+  it('refuses a destination URL with a user and password, or plain http to another host, and never prints the password', async () => {
+    // A credential belongs in the destination's secret: the config refuses it in the URL, and says so
+    // with the user and password masked.
+    const refused = join(dir, 'refused.config.mjs');
+    for (const [url, reason, shown] of [
+      [
+        'https://ops:hunter2@crm.example.com/api/contacts',
+        'must not carry a user or password',
+        '"https://***@crm.example.com/api/contacts"',
+      ],
+      ['https://hunter2@crm.example.com/api/contacts', 'must not carry a user or password', '***@crm'],
+      ['http://crm.example.com/api/contacts', 'must be https', '"http://crm.example.com/api/contacts"'],
+    ] as const) {
+      const crm = { connector: 'http', url, secret: 'inv/crm-token' } as const;
+      await writeFile(
+        refused,
+        `export default ${JSON.stringify({ ...hub, destinations: { ...hub.destinations, crm } })};\n`,
+      );
+      const { code, output } = await run(['inventory', '--json', '--config', refused]);
+      expect(code, output).toBe(1);
+      expect(output).toContain(`destinations.crm.url: ${reason}`);
+      expect(output).toContain(shown);
+      expect(output).not.toMatch(/hunter2|ops:/);
+    }
+  });
+
   it('names exactly the alarms the synthesized stack has, each attached to what it watches', () => {
     expect(allAlarms(inventory)).toEqual(stackAlarms(hub, 'cdk.out'));
     const crm = inventory.destinations[0];
@@ -261,6 +287,37 @@ describe('switchyard secrets check', () => {
     expect(report.warnings.join('\n')).toContain('not valid JSON');
     expect(report.warnings.join('\n')).toContain('chmod 600');
     expectNoValue(JSON.stringify(report));
+  });
+
+  it('refuses a config with secret values pasted where secret names go, without echoing them', async () => {
+    const signing = JSON.stringify([VALUES.current, VALUES.previous]);
+    const token = JSON.stringify({ token: VALUES.token });
+    const pasted = join(dir, 'pasted.config.mjs');
+    await writeFile(
+      pasted,
+      `export default ${JSON.stringify({
+        ...hub,
+        sources: { ...hub.sources, stripe: { connector: 'stripe', secret: signing } },
+        destinations: {
+          ...hub.destinations,
+          crm: { connector: 'http', url: 'https://crm.example.com', secret: token },
+        },
+      })};\n`,
+    );
+    for (const args of [
+      ['secrets', 'check', '--config', pasted, '--secrets', secretsFile()],
+      ['inventory', '--json', '--config', pasted],
+    ]) {
+      const { code, output } = await run(args);
+      expect(code, output).toBe(1);
+      expect(output).toContain(
+        `sources.stripe.secret: must be a Secrets Manager name (letters, digits, /_+=.@-) (got [***(${signing.length} chars))`,
+      );
+      expect(output).toContain(
+        `destinations.crm.secret: must be a Secrets Manager name (letters, digits, /_+=.@-) (got {***(${token.length} chars))`,
+      );
+      expectNoValue(output);
+    }
   });
 
   it('says "not checked" for AWS Secrets Manager without credentials, and exits 1', async () => {

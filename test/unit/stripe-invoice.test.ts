@@ -72,7 +72,27 @@ describe('Stripe invoices to canonical invoice v1', () => {
 
   it('fails if the event has no invoice id, with a named reason', () => {
     expect(() => stripeConnector.toRecords(envelope('invoice.paid', { currency: 'usd' }), settings)).toThrow(
-      'lacks data.object.id',
+      'lacks a usable data.object.id',
     );
+  });
+});
+
+describe('Stripe invoices with dates out of range', () => {
+  it('quarantines (FatalError through validation) rather than throwing a RangeError into the retry path', () => {
+    const [record] = stripeConnector.toRecords(
+      envelope('invoice.paid', {
+        id: 'in_far',
+        currency: 'usd',
+        total: 1,
+        status: 'paid',
+        created: 1e20,
+        due_date: 1e20,
+      }),
+      settings,
+    );
+    const result = validateInvoice(record?.data ?? {});
+    expect(result.ok).toBe(false);
+    if (!result.ok)
+      expect(result.reasons.map((r) => r.rule)).toEqual(expect.arrayContaining(['invoice.issuedAt.format']));
   });
 });
