@@ -1,4 +1,5 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { EventSourceMapping, type IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -9,6 +10,7 @@ import { ConfigError } from '../functions/core/errors.js';
 import type { FunctionSpec, Topology } from '../functions/core/topology.js';
 import { Alarms } from './constructs/alarms.js';
 import { HubDashboard } from './constructs/dashboard.js';
+import { dataKey } from './constructs/data-key.js';
 import { DeliveryLane } from './constructs/delivery-lane.js';
 import { HubFunction } from './constructs/hub-function.js';
 import { HubMetrics, lanesOf } from './constructs/hub-metrics.js';
@@ -21,9 +23,10 @@ import { StateTable } from './constructs/state-table.js';
 
 /**
  * The settings the stack reads from the config. Resources come from the topology; the flows and
- * sources name the lanes the alarms and the dashboard watch; `api` throttles the webhook API.
+ * sources name the lanes the alarms and the dashboard watch; `api` throttles the webhook API;
+ * `encryption` chooses the key of the queues, the table and the alarm topic.
  */
-export type HubSettings = Pick<SwitchyardConfig, 'logs' | 'alarms' | 'flows' | 'api'> & {
+export type HubSettings = Pick<SwitchyardConfig, 'logs' | 'alarms' | 'flows' | 'api' | 'encryption'> & {
   readonly sources: Readonly<Record<string, unknown>>;
 };
 
@@ -31,7 +34,7 @@ export interface SwitchyardStackProps extends StackProps {
   /** What to build: the one description of the hub shared with the local runtime. */
   readonly topology: Topology;
 
-  /** Log retention, alarm thresholds and API throttling, from the validated config. */
+  /** Log retention, alarm thresholds, API throttling and encryption, from the validated config. */
   readonly settings: HubSettings;
 
   /** Absolute path of the project root: function entries are relative to it. */
@@ -46,6 +49,11 @@ export interface SwitchyardStackProps extends StackProps {
  */
 export class SwitchyardStack extends Stack {
   readonly topology: Topology;
+  /**
+   * The customer-managed key of the queues, the table and the alarm topic (created or imported,
+   * see dataKey), when the config asks for one.
+   */
+  readonly dataKey: IKey | undefined;
   readonly table: StateTable;
   /** Lanes by topology queue key. */
   readonly lanes: ReadonlyMap<string, DeliveryLane>;
@@ -64,11 +72,14 @@ export class SwitchyardStack extends Stack {
     const logRetention = toRetentionDays(settings.logs.retentionDays, 'logs.retentionDays');
     checkRouteThrottles(settings.api.routes, topology);
 
-    this.table = new StateTable(this, 'State', { spec: topology.table });
+    this.dataKey = dataKey(this, topology.name, settings.encryption);
+    const encryptionKey = this.dataKey;
+
+    this.table = new StateTable(this, 'State', { spec: topology.table, encryptionKey });
 
     const lanes = new Map<string, DeliveryLane>();
     for (const spec of topology.queues) {
-      lanes.set(spec.key, new DeliveryLane(this, `${pascal(spec.key)}Lane`, { spec }));
+      lanes.set(spec.key, new DeliveryLane(this, `${pascal(spec.key)}Lane`, { spec, encryptionKey }));
     }
     this.lanes = lanes;
     const queues: ReadonlyMap<string, IQueue> = new Map([...lanes].map(([key, lane]) => [key, lane.queue]));
@@ -149,6 +160,7 @@ export class SwitchyardStack extends Stack {
       metrics,
       namePrefix: topology.name,
       thresholds,
+      ...(encryptionKey ? { key: encryptionKey } : {}),
       ...(email ? { email } : {}),
     });
 
@@ -179,13 +191,24 @@ export class SwitchyardStack extends Stack {
       description: 'CloudWatch dashboard of the hub: flows, ingest, queues, alarms',
       value: this.dashboard.url,
     });
+    if (this.dataKey) {
+      new CfnOutput(this, 'DataKeyArn', {
+        description:
+          'KMS key of the queues, the state table and the alarm topic; operators who redrive or read them need kms:Decrypt on it',
+        value: this.dataKey.keyArn,
+      });
+    }
     new CfnOutput(this, 'AlarmTopicArn', {
       description: 'SNS topic the alarms notify; subscribe to it',
       value: this.alarms.topic.topicArn,
     });
   }
 
-  /** Grants exactly what the spec lists, through the resources' grant methods. */
+  /**
+   * Grants exactly what the spec lists, through the resources' grant methods, and on a
+   * customer-managed key only the key use each needs (see DeliveryLane.grantSend and
+   * StateTable.grantReadWriteData).
+   */
   private grant(
     fn: HubFunction,
     spec: FunctionSpec,
@@ -193,9 +216,9 @@ export class SwitchyardStack extends Stack {
     secrets: ReadonlyMap<string, ISecret>,
   ): void {
     for (const key of spec.sendsTo) {
-      lane(lanes, key, `${spec.key}.sendsTo`).queue.grantSendMessages(fn);
+      lane(lanes, key, `${spec.key}.sendsTo`).grantSend(fn);
     }
-    if (spec.table === 'read-write') this.table.table.grantReadWriteData(fn);
+    if (spec.table === 'read-write') this.table.grantReadWriteData(fn);
     for (const name of spec.secrets) {
       const secret = secrets.get(name);
       if (!secret) {

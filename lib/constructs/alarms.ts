@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import {
   Alarm,
   AnomalyDetectionAlarm,
@@ -8,7 +8,7 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Effect, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Key } from 'aws-cdk-lib/aws-kms';
+import { type IKey, Key } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -56,6 +56,15 @@ export interface AlarmsProps {
   readonly namePrefix: string;
 
   readonly thresholds: AlarmThresholds;
+
+  /**
+   * The hub's customer-managed key (see dataKey), to encrypt the topic with instead of a key of its
+   * own. The CloudWatch statement is added to its key policy; an imported key's policy cannot be
+   * changed from here, so it must already have it (a synth warning says so).
+   *
+   * @default - a key of the topic's own
+   */
+  readonly key?: IKey;
 
   /**
    * Address subscribed to the alarm topic. AWS sends it a confirmation mail first.
@@ -106,16 +115,18 @@ export function pollLagWindow(expression: string): { periodSeconds: number; eval
  *
  * A reconciliation drift alarm comes with the reconcile function.
  *
- * The topic is encrypted with its own customer-managed KMS key (rotated yearly): CloudWatch cannot
- * publish to a topic encrypted with the AWS-managed `alias/aws/sns` key, because that key's policy
- * cannot be changed to let the CloudWatch service use it: every notification would fail, visible
- * only in each alarm's history.
+ * The topic is encrypted with a customer-managed KMS key (rotated yearly): the hub's data key when
+ * the config asks for one (`props.key`), otherwise a key of its own. CloudWatch cannot publish to a
+ * topic encrypted with the AWS-managed `alias/aws/sns` key, because that key's policy cannot be
+ * changed to let the CloudWatch service use it: every notification would fail, visible only in each
+ * alarm's history.
  * The key policy lets the CloudWatch service use the key; the topic policy lets it publish for this
  * account's alarms only, and denies publishing without TLS.
  */
 export class Alarms extends Construct {
   readonly topic: Topic;
-  readonly key: Key;
+  /** The key the topic is encrypted with: `props.key`, or the topic's own. */
+  readonly key: IKey;
   /** DLQ depth alarms, by lane (topology queue key). */
   readonly deadLetterAlarms = new Map<string, Alarm>();
   /** Oldest-message age alarms, by lane (topology queue key). */
@@ -148,18 +159,20 @@ export class Alarms extends Construct {
     super(scope, id);
     const stack = Stack.of(this);
 
-    this.key = new Key(this, 'TopicKey', {
-      description: 'Encrypts the Switchyard alarm topic',
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.DESTROY,
-      pendingWindow: Duration.days(7),
-    });
+    this.key =
+      props.key ??
+      new Key(this, 'TopicKey', {
+        description: 'Encrypts the Switchyard alarm topic',
+        enableKeyRotation: true,
+        removalPolicy: RemovalPolicy.DESTROY,
+        pendingWindow: Duration.days(7),
+      });
     const cloudWatch = new ServicePrincipal('cloudwatch.amazonaws.com');
     // CloudWatch publishes as itself, so it needs the key: SNS asks KMS for a data key to store each
     // message and decrypts it to deliver. AWS documents this statement without conditions (a
     // caller-account condition is known to break it); the topic policy below is what limits
     // publishing to this account's alarms.
-    this.key.addToResourcePolicy(
+    const keyUse = this.key.addToResourcePolicy(
       new PolicyStatement({
         sid: 'CloudWatchAlarmsUseKeyForTopic',
         effect: Effect.ALLOW,
@@ -168,6 +181,12 @@ export class Alarms extends Construct {
         resources: ['*'],
       }),
     );
+    if (!keyUse.statementAdded) {
+      Annotations.of(this).addWarningV2(
+        'switchyard:alarm-topic-key-policy',
+        `The alarm topic is encrypted with the imported key ${this.key.keyArn}, whose key policy this stack cannot change. Unless that policy allows the service principal cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey, every alarm notification fails (visible only in each alarm's history).`,
+      );
+    }
 
     this.topic = new Topic(this, 'Topic', {
       displayName: 'Switchyard alarms',
