@@ -404,6 +404,20 @@ describe('createDeliverHandler', () => {
     });
   });
 
+  it('hands records back (visible at once, counted on their last receive) when too little of the invocation is left for another call', async () => {
+    const destination = byId({});
+    const context = { ...lambdaContext('deliver-crm'), getRemainingTimeInMillis: () => 1_000 };
+    const response = await deliverHandler(destination.fetch)(
+      sqsEvent([fifo(message('a', V1), 'a1'), fifo(message('b', V1), 'b1', 8)]),
+      context,
+    );
+    expect(failedIds(response)).toEqual(['a1', 'b1']);
+    expect(destination.calls).toEqual([]);
+    expect(visibility.delays.map((d) => d.seconds)).toEqual([0, 0]);
+    // b1 was on its last receive (maxReceiveCount 8): it goes to the DLQ, and is counted there.
+    expect(telemetry.total('deadLettered', { flow: 'customers', destination: 'crm' })).toBe(1);
+  });
+
   it('holds back later records of a failed group, but not other groups', async () => {
     const destination = byId({ a: () => jsonResponse(503) });
     const records = [
