@@ -51,12 +51,13 @@ async function call(
   request: DestinationCall,
   path: string,
   body: unknown,
+  method: 'POST' | 'PATCH' = 'POST',
 ): Promise<{ status: number; json: Record<string, unknown> }> {
   const base = request.destination.url.replace(/\/+$/, '');
   let response: Response;
   try {
     response = await request.fetch(`${base}${path}`, {
-      method: 'POST',
+      method,
       headers: {
         'content-type': 'application/json',
         ...(request.token ? { authorization: `Bearer ${request.token}` } : {}),
@@ -105,8 +106,9 @@ async function call(
 }
 
 /**
- * HubSpot CRM v3 contacts: upsert by email (`/crm/v3/objects/contacts/batch/upsert`, one contact
- * per call, so one invalid contact never fails its neighbours), archive on delete. The private-app
+ * HubSpot CRM v3 contacts: upsert by email the first time (`/crm/v3/objects/contacts/batch/upsert`,
+ * one contact per call, so one invalid contact never fails its neighbours), update by HubSpot's id
+ * after that (so a changed email changes the contact, not creates one), archive on delete. The private-app
  * token comes from the destination's secret. Upsert by email is naturally idempotent, which is what
  * makes a retried call safe here (HubSpot has no Idempotency-Key).
  */
@@ -132,6 +134,13 @@ async function deliver(request: DestinationCall): Promise<{ destinationId?: stri
         message: 'is required to upsert a HubSpot contact',
       },
     ]);
+  }
+  // A contact HubSpot already gave us an id for is updated by that id: upserting by email would
+  // create a second contact when the email changes.
+  const known = request.mapping?.destinationId;
+  if (known) {
+    await call(request, `/crm/v3/objects/contacts/${encodeURIComponent(known)}`, { properties }, 'PATCH');
+    return { destinationId: known };
   }
   const { json } = await call(request, '/crm/v3/objects/contacts/batch/upsert', {
     inputs: [{ idProperty: 'email', id: properties.email, properties }],

@@ -111,6 +111,30 @@ export async function startHubSpotApi(options: { token: string }): Promise<HubSp
           ...(errors.length > 0 ? { errors, numErrors: errors.length } : {}),
         });
       }
+      const byId = /^\/crm\/v3\/objects\/contacts\/(\w+)$/.exec(path);
+      if (req.method === 'PATCH' && byId) {
+        const contact = [...contacts.entries()].find(([, c]) => c.id === byId[1]);
+        if (!contact)
+          return reply(404, {
+            status: 'error',
+            category: 'OBJECT_NOT_FOUND',
+            message: `No contact ${byId[1]}`,
+          });
+        const [oldEmail, found] = contact;
+        const properties = (body?.properties ?? {}) as Record<string, string>;
+        const email = properties.email ?? oldEmail;
+        if (!EMAIL.test(email))
+          return reply(400, {
+            status: 'error',
+            category: 'VALIDATION_ERROR',
+            message: `Property values were not valid: email "${email}"`,
+          });
+        found.properties = { ...found.properties, ...properties };
+        found.writes += 1;
+        contacts.delete(oldEmail);
+        contacts.set(email, found);
+        return reply(200, { id: found.id, properties: found.properties });
+      }
       if (req.method === 'POST' && path === '/crm/v3/objects/contacts/batch/archive') {
         for (const input of inputs) {
           for (const contact of contacts.values()) if (contact.id === input.id) contact.archived = true;

@@ -84,6 +84,22 @@ describe('hubspot destination (CRM v3 contacts) against a HubSpot-like API', () 
     expect(stats.balanced).toBe(true);
   });
 
+  it('updates the same contact by its HubSpot id when the email changes (no second contact)', async () => {
+    const t = now();
+    await hub.send(
+      stripeCustomerEvent('customer.created', demoCustomer(7, { email: 'before@example.com' }), t - 10),
+    );
+    await hub.runtime.settle();
+    const id = hubspot.contacts.get('before@example.com')?.id;
+    await hub.send(
+      stripeCustomerEvent('customer.updated', demoCustomer(7, { email: 'after@example.com' }), t),
+    );
+    await hub.runtime.settle();
+    expect(hubspot.contacts.has('before@example.com')).toBe(false);
+    expect(hubspot.contacts.get('after@example.com')?.id).toBe(id);
+    expect(hubspot.calls.filter((c) => c.path === `/crm/v3/objects/contacts/${id}`)).toHaveLength(1);
+  });
+
   it('archives the contact when the customer is deleted', async () => {
     const t = now();
     await hub.send(stripeCustomerEvent('customer.created', demoCustomer(6), t - 10));
