@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { ConsoleApi } from './console/api.js';
-import { handleConsole } from './console/http.js';
+import { handleConsole, operatorRefusal } from './console/http.js';
 import type { OpsRoutes } from './ops-routes.js';
 
 export type IngestInvoker = (
@@ -138,6 +138,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HubSer
     return sendJson(res, 200, { ok: true });
   }
   if (path === '/_switchyard/stats' && req.method === 'GET') return sendJson(res, 200, await options.stats());
+  if (path.startsWith('/_switchyard/ops/') || path.startsWith('/_switchyard/poll/')) {
+    const refusal = operatorRefusal(req, options.host);
+    if (refusal) {
+      req.resume();
+      return sendJson(res, refusal.status, refusal.body);
+    }
+  }
   const poll = /^\/_switchyard\/poll\/([a-z][a-z0-9-]{0,30})$/.exec(path);
   if (poll && req.method === 'POST' && options.pollNow) {
     try {

@@ -62,6 +62,39 @@ function hostName(host: string | undefined): string {
   return value.split(':')[0] ?? '';
 }
 
+/**
+ * Why a request to an operator route must be refused, if it must: a Host that is not this machine
+ * (DNS rebinding would let another site read the answers), or a state-changing request another
+ * site's page sent (a browser names its origin; the CLI and scripts on this machine send none).
+ */
+export function operatorRefusal(
+  req: IncomingMessage,
+  listenHost: string,
+): { status: number; body: { error: string; message: string } } | undefined {
+  const host = hostName(req.headers.host);
+  if (!LOOPBACK.has(host) && host !== hostName(listenHost)) {
+    return {
+      status: 421,
+      body: { error: 'misdirected', message: 'The operator API answers on its loopback address only' },
+    };
+  }
+  if (req.method === 'GET' || req.method === 'HEAD') return undefined;
+  const origin = req.headers.origin;
+  const fetchSite = req.headers['sec-fetch-site'];
+  const sameOrigin =
+    (origin === undefined || origin === `http://${req.headers.host}`) &&
+    (fetchSite === undefined || fetchSite === 'same-origin' || fetchSite === 'none');
+  return sameOrigin
+    ? undefined
+    : {
+        status: 403,
+        body: {
+          error: 'forbidden',
+          message: 'Operator actions come from this machine, not from another site',
+        },
+      };
+}
+
 export function isConsolePath(path: string): boolean {
   return (
     path in STATIC ||

@@ -158,3 +158,52 @@ describe('quarantine replay, backfill and quality across a restart', () => {
     expect(again.trend?.completeness.phone).toBe(0);
   });
 });
+
+describe('the operator API refuses other sites', () => {
+  let crm: CrmDestination;
+  let runtime: HubRuntime;
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'switchyard-ops-guard-'));
+    crm = await startCrmDestination({});
+    runtime = await startRuntime({
+      config: loadConfig({
+        name: 'opsguard',
+        sources: { stripe: { connector: 'stripe', secret: 'g/stripe' } },
+        destinations: { crm: { connector: 'http', url: crm.url } },
+        flows: [{ name: 'customers', entity: 'customer', from: ['stripe'], to: ['crm'] }],
+      }),
+      secrets: new FileSecretStore(join(dir, 'none.json'), { 'g/stripe': SECRET }),
+      dataDir: dir,
+      inMemory: true,
+      port: 0,
+      logLevel: 'SILENT',
+      log: silentLogger,
+    });
+  });
+  afterAll(async () => {
+    await runtime?.stop({ drainTimeoutMs: 500 });
+    await crm?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('answers 421 to a Host that is not this machine (DNS rebinding), and 403 to a cross-site POST', async () => {
+    const http = await import('node:http');
+    const request = (method: string, path: string, headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.request(`${runtime.url}${path}`, { method, headers }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await request('GET', '/_switchyard/ops/quarantine', { host: 'evil.example' })).toBe(421);
+    expect(
+      await request('POST', '/_switchyard/ops/backfill/customers', { origin: 'https://evil.example' }),
+    ).toBe(403);
+    expect(await request('POST', '/_switchyard/poll/stripe', { 'sec-fetch-site': 'cross-site' })).toBe(403);
+    // The CLI (no Origin) is served.
+    expect(await request('GET', '/_switchyard/ops/quarantine', {})).toBe(200);
+  });
+});
