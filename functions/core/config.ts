@@ -448,6 +448,28 @@ export function loadConfig(input: unknown): SwitchyardConfig {
       }
     });
   });
+  // One lane per (entity, source, destination): the delivery mapping is per destination, so a second
+  // flow carrying the same records there would only race the first.
+  const laneOwners = new Map<string, string>();
+  config.flows.forEach((flow, i) => {
+    for (const source of flow.from) {
+      for (const destination of flow.to) {
+        const lane = `${flow.entity} from ${source} to ${destination}`;
+        const owner = laneOwners.get(lane);
+        if (owner !== undefined) problems.push(`flows[${i}]: ${lane} is already carried by ${owner}`);
+        else laneOwners.set(lane, `flows[${i}] (${flow.name})`);
+      }
+    }
+  });
+  for (const name of Object.keys(config.api.routes)) {
+    const connector = Object.hasOwn(config.sources, name) ? config.sources[name]?.connector : undefined;
+    if (connector === undefined || connector === 'rest-poll') {
+      problems.push(`api.routes.${name}: no webhook source named "${name}"`);
+    }
+  }
+  if (config.encryption.customerManagedKey && config.encryption.kmsKeyArn) {
+    problems.push('encryption: choose customerManagedKey or kmsKeyArn, not both');
+  }
   for (const [name, destination] of Object.entries(config.destinations)) {
     if (destination.retry.maxDelaySeconds < destination.retry.baseDelaySeconds) {
       problems.push(

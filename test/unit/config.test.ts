@@ -484,3 +484,50 @@ describe('loadConfig for connector settings', () => {
     ).toThrow(/sources\.x\.connector: unknown connector \(known: stripe, shopify, hubspot/);
   });
 });
+
+describe('loadConfig cross-field rules', () => {
+  const base = {
+    name: 'acme',
+    sources: {
+      stripe: { connector: 'stripe', secret: 'acme/stripe' },
+      erp: {
+        connector: 'rest-poll',
+        schedule: 'rate(5 minutes)',
+        url: 'https://erp.example.com/api',
+        map: { entity: 'customer', id: 'id', version: 'v', fields: {} },
+      },
+    },
+    destinations: { crm: { connector: 'http', url: 'https://crm.example.com/api' } },
+  } as const;
+
+  it('fails if two flows carry the same entity from the same source to the same destination', () => {
+    expect(() =>
+      loadConfig({
+        ...base,
+        flows: [
+          { name: 'a', entity: 'customer', from: ['stripe'], to: ['crm'] },
+          { name: 'b', entity: 'customer', from: ['stripe', 'erp'], to: ['crm'] },
+        ],
+      }),
+    ).toThrow('flows[1]: customer from stripe to crm is already carried by flows[0] (a)');
+  });
+
+  it('fails if api.routes names a source without a webhook route', () => {
+    expect(() =>
+      loadConfig({ ...base, flows: [], api: { routes: { erp: { rateLimit: 5, burstLimit: 10 } } } }),
+    ).toThrow('api.routes.erp: no webhook source named "erp"');
+  });
+
+  it('fails if both a customer-managed key and an existing key are asked for', () => {
+    expect(() =>
+      loadConfig({
+        ...base,
+        flows: [],
+        encryption: {
+          customerManagedKey: true,
+          kmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/12345678-1234-1234-1234-123456789012',
+        },
+      }),
+    ).toThrow('encryption: choose customerManagedKey or kmsKeyArn, not both');
+  });
+});
