@@ -464,7 +464,12 @@ export function loadConfig(input: unknown): SwitchyardConfig {
   for (const name of Object.keys(config.api.routes)) {
     const connector = Object.hasOwn(config.sources, name) ? config.sources[name]?.connector : undefined;
     if (connector === undefined || connector === 'rest-poll') {
-      problems.push(`api.routes.${name}: no webhook source named "${name}"`);
+      const webhookSources = Object.entries(config.sources)
+        .filter(([, source]) => source.connector !== 'rest-poll')
+        .map(([source]) => source);
+      problems.push(
+        `api.routes.${name}: no webhook route for "${name}" (webhook sources: ${webhookSources.join(', ')})`,
+      );
     }
   }
   if (config.encryption.customerManagedKey && config.encryption.kmsKeyArn) {

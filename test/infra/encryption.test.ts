@@ -322,7 +322,7 @@ describe('the app fails at synth, naming the field, if', () => {
       );
     expect(attempt).toThrow(ConfigError);
     expect(attempt).toThrow(
-      /encryption: customerManagedKey creates a key and kmsKeyArn names an existing one/,
+      /encryption: choose customerManagedKey or kmsKeyArn, not both/,
     );
   });
 

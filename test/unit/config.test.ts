@@ -515,7 +515,7 @@ describe('loadConfig cross-field rules', () => {
   it('fails if api.routes names a source without a webhook route', () => {
     expect(() =>
       loadConfig({ ...base, flows: [], api: { routes: { erp: { rateLimit: 5, burstLimit: 10 } } } }),
-    ).toThrow('api.routes.erp: no webhook source named "erp"');
+    ).toThrow('api.routes.erp: no webhook route for "erp" (webhook sources: stripe)');
   });
 
   it('fails if both a customer-managed key and an existing key are asked for', () => {
