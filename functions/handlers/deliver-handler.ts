@@ -115,27 +115,34 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
         log.info('Skipped', { version: message.version, reason: outcome.reason });
       }
     } catch (error) {
+      let failure = error;
       if (error instanceof FatalError && !failedGroups.has(group)) {
-        await deps.state.putQuarantine({
-          stage: 'deliver',
-          source: message?.source ?? '(unreadable)',
-          eventId: message?.eventId ?? record.messageId,
-          flow: lane().flow,
-          destination: destinationName,
-          ...(message ? { entity: message.entity } : {}),
-          reasons: error.reasons,
-          payload: message ?? { unreadable: record.body.slice(0, 4096) },
-          quarantinedAt: deps.clock.now(),
-        });
-        telemetry.count('quarantined', lane());
-        log.warn('Quarantined', { reasons: error.reasons.map((r) => r.rule), error: describe(error) });
-        return;
+        try {
+          await deps.state.putQuarantine({
+            stage: 'deliver',
+            source: message?.source ?? '(unreadable)',
+            eventId: message?.eventId ?? record.messageId,
+            flow: lane().flow,
+            destination: destinationName,
+            ...(message ? { entity: message.entity } : {}),
+            reasons: error.reasons,
+            payload: message ?? { unreadable: record.body.slice(0, 4096) },
+            quarantinedAt: deps.clock.now(),
+          });
+          telemetry.count('quarantined', lane());
+          log.warn('Quarantined', { reasons: error.reasons.map((r) => r.rule), error: describe(error) });
+          return;
+        } catch (quarantineError) {
+          // The record cannot be set aside now: retry it like any transient failure (counted on its
+          // last receive), and hold back the rest of its entity so order holds.
+          failure = new TransientError('Could not write the quarantine item', {}, { cause: quarantineError });
+        }
       }
       failedGroups.add(group);
       await retryLater(
         record,
-        error,
-        { ...retry, log, ...(error instanceof HeldBackError ? { delaySeconds: 0 } : {}) },
+        failure,
+        { ...retry, log, ...(failure instanceof HeldBackError ? { delaySeconds: 0 } : {}) },
         lane(),
       );
     }

@@ -4,7 +4,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { BackoffPolicy } from '../core/backoff.js';
-import { FatalError } from '../core/errors.js';
+import { FatalError, TransientError } from '../core/errors.js';
 import type { Envelope } from '../core/messages.js';
 import type { MessageVisibility } from '../core/ports.js';
 import { type RouteDeps, type RouteResult, routeEnvelope } from '../core/route.js';
@@ -79,21 +79,30 @@ export function createRouteHandler(deps: RouteHandlerDeps) {
       });
     } catch (error) {
       const source = envelope?.source ?? '(unreadable)';
+      let failure = error;
       if (error instanceof FatalError) {
-        await deps.state.putQuarantine({
-          stage: 'route',
-          source,
-          eventId: envelope?.eventId ?? record.messageId,
-          reasons: error.reasons,
-          payload: envelope ?? { unreadable: record.body.slice(0, 4096) },
-          quarantinedAt: deps.clock.now(),
-        });
-        deps.telemetry.count('routed', { source });
-        deps.telemetry.count('quarantined', { source });
-        log.warn('Event quarantined', { reasons: error.reasons.map((r) => r.rule), error: describe(error) });
-        return;
+        try {
+          await deps.state.putQuarantine({
+            stage: 'route',
+            source,
+            eventId: envelope?.eventId ?? record.messageId,
+            reasons: error.reasons,
+            payload: envelope ?? { unreadable: record.body.slice(0, 4096) },
+            quarantinedAt: deps.clock.now(),
+          });
+          deps.telemetry.count('routed', { source });
+          deps.telemetry.count('quarantined', { source });
+          log.warn('Event quarantined', {
+            reasons: error.reasons.map((r) => r.rule),
+            error: describe(error),
+          });
+          return;
+        } catch (quarantineError) {
+          // Not set aside: retried like a transient failure, and counted if it reaches the DLQ.
+          failure = new TransientError('Could not write the quarantine item', {}, { cause: quarantineError });
+        }
       }
-      await retryLater(record, error, { ...deps, log }, { source });
+      await retryLater(record, failure, { ...deps, log }, { source });
     }
   };
 

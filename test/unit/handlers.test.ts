@@ -418,6 +418,25 @@ describe('createDeliverHandler', () => {
     expect(telemetry.total('deadLettered', { flow: 'customers', destination: 'crm' })).toBe(1);
   });
 
+  it('retries a record it cannot quarantine (the state table refused the write), holding back its entity', async () => {
+    const destination = byId({ a: () => jsonResponse(400, { error: 'bad' }) });
+    state.putQuarantine = async () => {
+      throw new Error('ProvisionedThroughputExceededException');
+    };
+    const response = await deliverHandler(destination.fetch)(
+      sqsEvent([
+        fifo(message('a', V1), 'a1'),
+        fifo(message('a', V1 + 1, 'Jenny v2'), 'a2'),
+        fifo(message('b', V1), 'b1'),
+      ]),
+      lambdaContext('deliver-crm'),
+    );
+    expect(failedIds(response)).toEqual(['a1', 'a2']);
+    expect(visibility.delays.map((d) => d.receiptHandle)).toEqual(['rh-a1', 'rh-a2']);
+    expect(telemetry.total('quarantined', { flow: 'customers', destination: 'crm' })).toBe(0);
+    expect(telemetry.total('delivered', { flow: 'customers', destination: 'crm' })).toBe(1);
+  });
+
   it('holds back later records of a failed group, but not other groups', async () => {
     const destination = byId({ a: () => jsonResponse(503) });
     const records = [
