@@ -8,6 +8,7 @@ import {
   ScanCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Entity } from '../core/config.js';
+import { sha256Hex } from '../core/hashing.js';
 import type {
   CanonicalItem,
   DeliveryMapping,
@@ -25,7 +26,7 @@ import type {
  * dynalite lacks them, and a transactional write costs double).
  *
  *   XREF#<system>#<entity>#<external id> / XREF          -> canonical id
- *   NATURAL#<entity>#<key>               / NATURAL       -> canonical id (email, order number)
+ *   NATURAL#<entity>#<sha256 of key>     / NATURAL       -> canonical id (email, order number)
  *   DUPLICATES                           / <entity>#a#b  -> possible duplicates, reported
  *   <entity>#<canonical id>              / CANONICAL     -> merged record, versions, revision
  *   <entity>#<canonical id>              / MAP#<dest>    -> what the destination holds
@@ -88,12 +89,14 @@ export class DynamoStateStore implements StateStore {
   }
 
   async claimNaturalKey(entity: Entity, key: string, canonicalId: string): Promise<string> {
-    const pk = `NATURAL#${entity}#${key}`;
+    // Hashed: an email (or a phone and a name) is personal data, and keys end up in places values
+    // do not (CloudTrail, error messages, exports).
+    const pk = `NATURAL#${entity}#${sha256Hex(key)}`;
     if (await this.conditionalPut({ pk, sk: 'NATURAL', canonicalId }, 'attribute_not_exists(pk)'))
       return canonicalId;
     const item = await this.get(pk, 'NATURAL');
     if (typeof item?.canonicalId !== 'string')
-      throw new Error(`Natural key ${pk} was claimed but cannot be read back`);
+      throw new Error(`A ${entity} natural key was claimed but cannot be read back`);
     return item.canonicalId;
   }
 

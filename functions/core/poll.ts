@@ -146,7 +146,18 @@ export async function pollSource(sourceName: string, deps: PollDeps): Promise<Po
       items.push(...found);
       const bodyNext = source.nextLink ? search(source.nextLink, page.body as never) : undefined;
       const next = typeof bodyNext === 'string' && bodyNext !== '' ? bodyNext : page.next;
-      url = next ? new URL(next, url).toString() : undefined;
+      const nextUrl: URL | undefined = next ? new URL(next, url) : undefined;
+      // The API token goes to the API's own origin only, whatever a page says is next.
+      if (nextUrl && nextUrl.origin !== first.origin) {
+        throw new FatalError(`Page ${pages} points its next page at another origin`, [
+          {
+            rule: 'poll.response.next',
+            field: source.nextLink ?? 'Link',
+            message: `next must stay on ${first.origin}`,
+          },
+        ]);
+      }
+      url = nextUrl?.toString();
     }
 
     // Check every item before enqueueing any: a page of the wrong shape enqueues nothing. A row the

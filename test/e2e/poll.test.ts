@@ -197,3 +197,62 @@ describe('rest-poll source on the local runtime', () => {
     expectBalanced(stats);
   });
 });
+
+describe('rest-poll never sends its API token to another origin', () => {
+  it('refuses a next link on another host, naming the rule, and enqueues nothing', async () => {
+    const { pollSource } = await import('../../functions/core/poll.js');
+    const { loadConfig: load } = await import('../../functions/core/config.js');
+    const pages: string[] = [];
+    const fetchPages: typeof fetch = async (input) => {
+      pages.push(String(input));
+      return new Response(
+        JSON.stringify({
+          data: [{ id: 'x', updated_at: '2026-11-01T00:00:00Z' }],
+          next: 'https://evil.example/steal',
+        }),
+        {
+          status: 200,
+        },
+      );
+    };
+    const sent: unknown[] = [];
+    const config = load({
+      name: 'origin',
+      sources: {
+        erp: {
+          connector: 'rest-poll',
+          schedule: 'rate(1 day)',
+          url: 'https://erp.example.com/api/customers',
+          secret: 'erp/token',
+          auth: { type: 'bearer' },
+          items: 'data',
+          nextLink: 'next',
+          map: { entity: 'customer', id: 'id', version: 'updated_at', fields: {} },
+        },
+      },
+      destinations: {},
+      flows: [],
+    });
+    await expect(
+      pollSource('erp', {
+        config,
+        state: {
+          acquireLease: async () => true,
+          releaseLease: async () => {},
+          getCursor: async () => undefined,
+          putCursor: async () => 'written',
+        },
+        queue: { send: async (envelopes) => void sent.push(...envelopes) },
+        secrets: { get: async () => 'erp-token' },
+        telemetry: { count() {}, timing() {}, flush() {} },
+        clock: { now: () => Date.now() },
+        log: { debug() {}, info() {}, warn() {}, error() {} },
+        fetch: fetchPages,
+        owner: 'test',
+        leaseMs: 60_000,
+      }),
+    ).rejects.toThrow('points its next page at another origin');
+    expect(pages).toEqual([expect.stringMatching(/^https:\/\/erp\.example\.com\//)]);
+    expect(sent).toEqual([]);
+  });
+});
