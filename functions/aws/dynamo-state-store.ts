@@ -6,6 +6,7 @@ import {
   PutCommand,
   QueryCommand,
   ScanCommand,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Entity } from '../core/config.js';
 import { sha256Hex } from '../core/hashing.js';
@@ -100,6 +101,23 @@ export class DynamoStateStore implements StateStore {
     return item.canonicalId;
   }
 
+  async repointNaturalKey(entity: Entity, key: string, from: string, to: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: `NATURAL#${entity}#${sha256Hex(key)}`, sk: 'NATURAL' },
+          UpdateExpression: 'SET canonicalId = :to',
+          ConditionExpression: 'canonicalId = :from',
+          ExpressionAttributeValues: { ':from': from, ':to': to },
+        }),
+      );
+    } catch (error) {
+      // Someone else already moved it: theirs is as good.
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    }
+  }
+
   async putPossibleDuplicate(item: PossibleDuplicate): Promise<void> {
     const [a, b] = [...item.ids].sort();
     await this.client.send(
@@ -170,7 +188,9 @@ export class DynamoStateStore implements StateStore {
   }
 
   async putQuarantine(item: QuarantineItem): Promise<void> {
-    const target = item.destination ? `${item.flow}#${item.destination}` : 'route';
+    const target = item.destination
+      ? `${item.flow}#${item.destination}`
+      : `route${item.recordId ? `#${item.recordId}` : ''}`;
     await this.client.send(
       new PutCommand({
         TableName: this.tableName,

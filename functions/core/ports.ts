@@ -68,6 +68,8 @@ export interface QuarantineItem {
   readonly flow?: string;
   readonly destination?: string;
   readonly entity?: Entity;
+  /** At route: which record of the event (an event can carry several). */
+  readonly recordId?: string;
   /** At route: the flow destinations the record was headed for (a deliver item names its one in flow/destination). */
   readonly lanes?: readonly { readonly flow: string; readonly destination: string }[];
   readonly reasons: readonly QuarantineReason[];
@@ -86,6 +88,8 @@ export interface StateStore {
    * sight; returns the id that holds it (ours, or one claimed first, even a moment earlier).
    */
   claimNaturalKey(entity: Entity, key: string, canonicalId: string): Promise<string>;
+  /** Moves a natural key from one canonical id to another, only if it still points at `from`. */
+  repointNaturalKey(entity: Entity, key: string, from: string, to: string): Promise<void>;
   /** Two entities that may be one person but are not safe to merge: reported, never merged. */
   putPossibleDuplicate(item: PossibleDuplicate): Promise<void>;
   getCanonical(entity: Entity, id: string): Promise<CanonicalItem | undefined>;

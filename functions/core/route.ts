@@ -188,6 +188,9 @@ async function resolveCanonicalId(
   const key = record.deleted ? undefined : naturalKey(record.entity, source, data);
   const candidate = key ? await deps.state.claimNaturalKey(record.entity, key, deps.newId()) : deps.newId();
   const id = await deps.state.claimXref(source, record.entity, record.sourceId, candidate);
+  // Another route of this record claimed the xref first with another id: the natural key must follow
+  // it, or the next system's copy would land on an id that never becomes an entity.
+  if (key && id !== candidate) await deps.state.repointNaturalKey(record.entity, key, candidate, id);
   if (record.entity === 'customer' && typeof data.phone === 'string' && typeof data.name === 'string') {
     // Same phone and name under another email may be the same person, or a family sharing a line:
     // not safe to merge, so it is reported.
@@ -252,6 +255,7 @@ export async function routeEnvelope(
         source: envelope.source,
         eventId: envelope.eventId,
         entity: record.entity,
+        recordId: record.sourceId,
         lanes,
         reasons: checked.reasons,
         payload: envelope,

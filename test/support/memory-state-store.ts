@@ -27,6 +27,7 @@ export class MemoryStateStore implements StateStore {
     getXref: 0,
     claimXref: 0,
     claimNaturalKey: 0,
+    repointNaturalKey: 0,
     putPossibleDuplicate: 0,
     getCanonical: 0,
     putCanonical: 0,
@@ -64,6 +65,11 @@ export class MemoryStateStore implements StateStore {
     if (existing !== undefined) return existing;
     this.naturalKeys.set(`${entity}#${key}`, canonicalId);
     return canonicalId;
+  }
+
+  async repointNaturalKey(entity: Entity, key: string, from: string, to: string): Promise<void> {
+    await this.enter('repointNaturalKey');
+    if (this.naturalKeys.get(`${entity}#${key}`) === from) this.naturalKeys.set(`${entity}#${key}`, to);
   }
 
   async putPossibleDuplicate(item: PossibleDuplicate): Promise<void> {
@@ -117,7 +123,9 @@ export class MemoryStateStore implements StateStore {
 
   async putQuarantine(item: QuarantineItem): Promise<void> {
     await this.enter('putQuarantine');
-    const target = item.destination ? `${item.flow}#${item.destination}` : 'route';
+    const target = item.destination
+      ? `${item.flow}#${item.destination}`
+      : `route${item.recordId ? `#${item.recordId}` : ''}`;
     this.quarantine.set(`${item.stage}#${item.source}#${item.eventId}#${target}`, structuredClone(item));
   }
 }

@@ -199,6 +199,7 @@ describe('routeEnvelope', () => {
           source: 'stripe',
           eventId: 'evt_bad',
           entity: 'customer',
+          recordId: 'cus_NffrFeUfNV2Hib',
           lanes: [
             { flow: 'customers', destination: 'crm' },
             { flow: 'customers', destination: 'erp' },
@@ -325,6 +326,17 @@ describe('routeEnvelope', () => {
   });
 
   describe('cross-reference', () => {
+    it('moves the natural key along when another route of the same record won the xref (no orphaned id)', async () => {
+      // A created and an updated event of one new customer, with different emails, routed at once.
+      await Promise.all([
+        route({ eventId: 'evt_a', email: 'first@example.com', created: V1 }),
+        route({ eventId: 'evt_b', email: 'second@example.com', created: V1 + 1 }),
+      ]);
+      const ids = new Set(state.xrefs.values());
+      expect(ids.size).toBe(1);
+      for (const id of state.naturalKeys.values()) expect(ids.has(id)).toBe(true);
+    });
+
     it('ends with one canonical id when two routes of the same new customer race', async () => {
       const [a, b] = await Promise.all([
         route({ eventId: 'evt_a', created: V1 }),
