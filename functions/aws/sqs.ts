@@ -1,6 +1,7 @@
 import {
   ChangeMessageVisibilityCommand,
   SendMessageBatchCommand,
+  type SendMessageBatchRequestEntry,
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
@@ -23,6 +24,36 @@ export function sqsSafeJson(value: unknown): string {
 
 /** SQS takes at most 10 entries per SendMessageBatch. */
 const SQS_BATCH_LIMIT = 10;
+/** Entries SQS refused in a batch (throttling, an internal error) are sent again this many times. */
+const BATCH_ATTEMPTS = 3;
+
+type BatchEntry = SendMessageBatchRequestEntry & { Id: string };
+
+/**
+ * Sends entries in batches of 10. A batch can partly fail; only the failed entries are sent again,
+ * so what SQS already holds is never sent twice, and the call resolves only when every entry is in.
+ */
+async function sendAll(
+  client: SQSClient,
+  queueUrl: string,
+  entries: readonly BatchEntry[],
+  what: string,
+): Promise<void> {
+  for (let start = 0; start < entries.length; start += SQS_BATCH_LIMIT) {
+    let pending = entries.slice(start, start + SQS_BATCH_LIMIT);
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      const result = await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }));
+      const failed = new Set((result.Failed ?? []).map((f) => f.Id));
+      if (failed.size > 0 && attempt >= BATCH_ATTEMPTS) {
+        const first = result.Failed?.[0];
+        throw new TransientError(
+          `${failed.size} ${what} were not queued (${first?.Code}: ${first?.Message})`,
+        );
+      }
+      pending = pending.filter((entry) => failed.has(entry.Id));
+    }
+  }
+}
 
 export class SqsInboundQueue implements InboundQueue {
   constructor(
@@ -38,18 +69,8 @@ export class SqsInboundQueue implements InboundQueue {
       );
       return;
     }
-    for (let start = 0; start < envelopes.length; start += SQS_BATCH_LIMIT) {
-      const chunk = envelopes.slice(start, start + SQS_BATCH_LIMIT);
-      const result = await this.client.send(
-        new SendMessageBatchCommand({
-          QueueUrl: this.queueUrl,
-          Entries: chunk.map((envelope, i) => ({ Id: String(i), MessageBody: sqsSafeJson(envelope) })),
-        }),
-      );
-      if (result.Failed && result.Failed.length > 0) {
-        throw new TransientError(`${result.Failed.length} of ${chunk.length} events were not queued`);
-      }
-    }
+    const entries = envelopes.map((envelope, i) => ({ Id: String(i), MessageBody: sqsSafeJson(envelope) }));
+    await sendAll(this.client, this.queueUrl, entries, 'events');
   }
 }
 
@@ -61,40 +82,27 @@ export class SqsDeliveryQueues implements DeliveryQueues {
   ) {}
 
   async send(messages: readonly DeliveryMessage[]): Promise<void> {
-    const byQueue = new Map<string, DeliveryMessage[]>();
+    const byQueue = new Map<string, BatchEntry[]>();
     for (const message of messages) {
       const url = this.queueUrls[message.destination];
       if (!url) throw new Error(`No delivery queue for destination "${message.destination}"`);
-      byQueue.set(url, [...(byQueue.get(url) ?? []), message]);
+      const entries = byQueue.get(url) ?? [];
+      entries.push({
+        Id: String(entries.length),
+        MessageBody: sqsSafeJson(message),
+        // One group per entity: SQS hands its updates to deliver one at a time, in order (G5).
+        MessageGroupId: `${message.entity}#${message.id}`,
+        MessageDeduplicationId: deduplicationId(
+          message.destination,
+          message.id,
+          message.version,
+          message.routedFrom,
+        ),
+      });
+      byQueue.set(url, entries);
     }
-    for (const [queueUrl, queued] of byQueue) {
-      for (let start = 0; start < queued.length; start += SQS_BATCH_LIMIT) {
-        const chunk = queued.slice(start, start + SQS_BATCH_LIMIT);
-        const result = await this.client.send(
-          new SendMessageBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: chunk.map((message, i) => ({
-              Id: String(i),
-              MessageBody: sqsSafeJson(message),
-              // One group per entity: SQS hands its updates to deliver one at a time, in order (G5).
-              MessageGroupId: `${message.entity}#${message.id}`,
-              MessageDeduplicationId: deduplicationId(
-                message.destination,
-                message.id,
-                message.version,
-                message.routedFrom,
-              ),
-            })),
-          }),
-        );
-        if (result.Failed && result.Failed.length > 0) {
-          const first = result.Failed[0];
-          throw new TransientError(
-            `${result.Failed.length} of ${chunk.length} delivery messages were not queued (${first?.Code}: ${first?.Message})`,
-          );
-        }
-      }
-    }
+    for (const [queueUrl, entries] of byQueue)
+      await sendAll(this.client, queueUrl, entries, 'delivery messages');
   }
 }
 

@@ -110,7 +110,35 @@ describe('SQS adapters', () => {
       expect(new Set([ids[0], ids[2], ids[3], ids[4]]).size).toBe(4);
     });
 
-    it('fails with a TransientError naming the count and the first failure when SQS rejects entries', async () => {
+    it('sends again only the entries SQS refused, and resolves once every entry is in', async () => {
+      sqsMock
+        .on(SendMessageBatchCommand)
+        .resolvesOnce({
+          Successful: [{ Id: '0', MessageId: 'x', MD5OfMessageBody: 'y' }],
+          Failed: [
+            { Id: '1', Code: 'ThrottlingException', SenderFault: false, Message: 'Rate exceeded' },
+            { Id: '2', Code: 'ThrottlingException', SenderFault: false, Message: 'Rate exceeded' },
+          ],
+        })
+        .resolvesOnce({
+          Successful: [
+            { Id: '1', MessageId: 'x1', MD5OfMessageBody: 'y' },
+            { Id: '2', MessageId: 'x2', MD5OfMessageBody: 'y' },
+          ],
+        });
+      await new SqsDeliveryQueues(sqs, { crm: CRM_QUEUE }).send([
+        deliveryMessage(0),
+        deliveryMessage(1),
+        deliveryMessage(2),
+      ]);
+      const calls = sqsMock.commandCalls(SendMessageBatchCommand);
+      expect(calls.map((c) => c.args[0].input.Entries?.map((e) => e.Id))).toEqual([
+        ['0', '1', '2'],
+        ['1', '2'],
+      ]);
+    });
+
+    it('fails with a TransientError naming the count and the first failure when SQS keeps refusing entries', async () => {
       sqsMock.on(SendMessageBatchCommand).resolves({
         Successful: [{ Id: '0', MessageId: 'x', MD5OfMessageBody: 'y' }],
         Failed: [
@@ -123,8 +151,9 @@ describe('SQS adapters', () => {
         .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(TransientError);
       expect((error as Error).message).toBe(
-        '2 of 3 delivery messages were not queued (ThrottlingException: Rate exceeded)',
+        '2 delivery messages were not queued (ThrottlingException: Rate exceeded)',
       );
+      expect(sqsMock.commandCalls(SendMessageBatchCommand)).toHaveLength(3);
     });
 
     it('fails if a message names a destination that has no queue, before sending anything', async () => {
