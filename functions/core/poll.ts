@@ -21,6 +21,8 @@ export interface PollDeps {
   readonly owner: string;
   /** How long a lease lasts; longer than the poll function's timeout. */
   readonly leaseMs: number;
+  /** How long one poll may spend reading pages before it enqueues what it has (default 2 minutes). */
+  readonly pagingBudgetMs?: number;
 }
 
 export type PollResult =
@@ -34,6 +36,8 @@ export type PollResult =
     };
 
 const PAGE_TIMEOUT_MS = 30_000;
+/** Well inside the poll function's 300 s, leaving time to enqueue and write the cursor. */
+const DEFAULT_PAGING_BUDGET_MS = 120_000;
 
 /** `Link: <https://...>; rel="next"` */
 export function nextFromLinkHeader(header: string | null): string | undefined {
@@ -130,7 +134,12 @@ export async function pollSource(sourceName: string, deps: PollDeps): Promise<Po
     const items: unknown[] = [];
     let url: string | undefined = first.toString();
     let pages = 0;
-    while (url && pages < source.maxPages) {
+    // Paging stops at the page limit or the time budget; the next run continues from the cursor.
+    while (
+      url &&
+      pages < source.maxPages &&
+      deps.clock.now() - started < (deps.pagingBudgetMs ?? DEFAULT_PAGING_BUDGET_MS)
+    ) {
       const page = await fetchPage(url, headers, deps);
       pages++;
       const found = search(source.items, page.body as never);
@@ -164,18 +173,11 @@ export async function pollSource(sourceName: string, deps: PollDeps): Promise<Po
     // mapping cannot read is enqueued anyway and quarantined with its reason by route, so one bad
     // row never stops the source.
     let newest = cursor;
-    const envelopes: Envelope[] = items.map((item, i) => {
+    const envelopes: Envelope[] = items.map((item) => {
       const at = toVersion((item as Record<string, unknown> | null)?.[source.cursorField]);
-      if (at === undefined) {
-        throw new FatalError(`Item ${i} has no usable "${source.cursorField}"`, [
-          {
-            rule: 'poll.item.cursor',
-            field: source.cursorField,
-            message: 'every item needs an ISO date or epoch-ms cursor field',
-          },
-        ]);
-      }
-      newest = Math.max(newest ?? at, at);
+      // A row without a usable cursor value cannot move the cursor; it still goes through, and route
+      // quarantines it with reasons if its mapping cannot read it.
+      if (at !== undefined) newest = Math.max(newest ?? at, at);
       return {
         v: 1,
         source: sourceName,

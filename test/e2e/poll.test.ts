@@ -256,3 +256,53 @@ describe('rest-poll never sends its API token to another origin', () => {
     expect(sent).toEqual([]);
   });
 });
+
+describe('rest-poll rows that cannot move the cursor', () => {
+  let erp: ErpApi;
+  let hub: TestHub;
+  beforeAll(async () => {
+    erp = await startErpApi({ pageSize: 10 });
+    hub = await startTestHub(
+      { 'e2e/crm-token': CRM_TOKEN },
+      {
+        schedules: false,
+        config: (crmUrl) =>
+          loadConfig({
+            name: 'pollnocursor',
+            sources: {
+              erp: {
+                connector: 'rest-poll',
+                schedule: 'rate(1 day)',
+                url: erp.url,
+                items: 'data',
+                nextLink: 'next',
+                map: {
+                  entity: 'customer',
+                  id: 'id',
+                  version: 'version',
+                  fields: { email: 'email', name: 'name' },
+                },
+              },
+            },
+            destinations: { crm: { connector: 'http', url: crmUrl, secret: 'e2e/crm-token' } },
+            flows: [{ name: 'erp-to-crm', entity: 'customer', from: ['erp'], to: ['crm'] }],
+          }),
+      },
+    );
+  });
+  afterAll(async () => {
+    await hub?.stop();
+    await erp?.stop();
+  });
+
+  it('delivers the rows around one without a usable updated_at, and moves the cursor by the others', async () => {
+    erp.upsert({ id: 'a', email: 'a@erp.example', name: 'A', updated_at: at(1), version: 1 } as never);
+    erp.upsert({ id: 'b', email: 'b@erp.example', name: 'B', updated_at: 'not a date', version: 1 } as never);
+    erp.upsert({ id: 'c', email: 'c@erp.example', name: 'C', updated_at: at(3), version: 1 } as never);
+    const result = await hub.runtime.pollNow('erp');
+    expect(result).toMatchObject({ kind: 'polled', enqueued: 3, cursor: T0 + 3_000 });
+    const stats = await hub.runtime.settle();
+    expect(stats.flows['erp-to-crm']?.crm?.delivered).toBe(3);
+    expect(stats.balanced).toBe(true);
+  });
+});
