@@ -54,9 +54,9 @@ export interface StartRuntimeOptions {
    * the AWS calls the pipeline makes per record.
    */
   readonly instrumentHandlerClients?: (clients: { sqs: SQSClient; dynamodb: DynamoDBClient }) => void;
-  /** Called after every function invocation with its wall time (what Lambda would bill). */
   /** Fire the config's schedules (default true); tests that poll by hand turn it off. */
   readonly schedules?: boolean;
+  /** Called after every function invocation with its wall time (what Lambda would bill). */
   readonly onInvocation?: (functionKey: string, durationMs: number, records: number) => void;
 }
 

@@ -30,7 +30,8 @@ export function nextCronRun(expression: string, from: Date): Date | undefined {
 
 /**
  * The local stand-in for EventBridge Scheduler: fires each schedule's target with `{ source }`.
- * A run still going when the next is due is not started twice (the poll lease would refuse it anyway).
+ * A run still going when the next is due does not stop the next from starting; the poll's lease
+ * refuses it, as in AWS.
  */
 export class LocalScheduler {
   private readonly timers = new Set<NodeJS.Timeout>();

@@ -3,6 +3,7 @@ import type { DestinationConfig } from './config.js';
 import { contentHash, idempotencyKey } from './hashing.js';
 import type { DeliveryMessage } from './messages.js';
 import type { Clock, Log, SecretStore, StateStore } from './ports.js';
+import { readToken } from './secret-values.js';
 
 export interface DeliverDeps {
   readonly destinationName: string;
@@ -20,13 +21,7 @@ export type DeliverOutcome =
   | { readonly kind: 'skipped'; readonly reason: 'duplicate' | 'stale' | 'unchanged' | 'never_delivered' };
 
 async function bearerToken(deps: DeliverDeps): Promise<string | undefined> {
-  const name = deps.destination.secret;
-  if (!name) return undefined;
-  const value = await deps.secrets.get(name);
-  if (typeof value === 'string') return value;
-  const token = (value as Record<string, unknown>).token;
-  if (typeof token === 'string') return token;
-  throw new Error(`Secret ${name} must be a string or an object with a "token" string`);
+  return deps.destination.secret ? readToken(deps.secrets, deps.destination.secret) : undefined;
 }
 
 /**

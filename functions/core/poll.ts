@@ -1,10 +1,12 @@
 import { search } from '@aws-lambda-powertools/jmespath';
+import { parseRetryAfter } from '../connectors/http.js';
 import { toVersion } from '../connectors/mapping.js';
 import type { SourceConfig, SwitchyardConfig } from './config.js';
 import { FatalError, TransientError } from './errors.js';
 import { contentHash } from './hashing.js';
 import type { Envelope } from './messages.js';
 import type { Clock, InboundQueue, Log, PollStateStore, SecretStore, Telemetry } from './ports.js';
+import { readToken } from './secret-values.js';
 
 type RestPollSource = Extract<SourceConfig, { connector: 'rest-poll' }>;
 
@@ -51,10 +53,7 @@ export function nextFromLinkHeader(header: string | null): string | undefined {
 
 async function authHeaders(source: RestPollSource, deps: PollDeps): Promise<Record<string, string>> {
   if (!source.auth || !source.secret) return {};
-  const value = await deps.secrets.get(source.secret);
-  const token = typeof value === 'string' ? value : (value as Record<string, unknown>).token;
-  if (typeof token !== 'string')
-    throw new Error(`Secret ${source.secret} must be a string or {"token": ...}`);
+  const token = await readToken(deps.secrets, source.secret);
   return source.auth.type === 'bearer'
     ? { authorization: `Bearer ${token}` }
     : { [source.auth.header]: token };
@@ -76,10 +75,10 @@ async function fetchPage(
   }
   const text = await response.text();
   if (response.status === 429 || response.status === 408 || response.status >= 500) {
-    const retryAfter = Number(response.headers.get('retry-after'));
+    const retryAfterSeconds = parseRetryAfter(response.headers.get('retry-after'), deps.clock.now());
     throw new TransientError(`The source API answered ${response.status}`, {
       status: response.status,
-      ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterSeconds: retryAfter } : {}),
+      ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
     });
   }
   if (response.status < 200 || response.status >= 300) {

@@ -13,7 +13,10 @@ export interface InboundQueue {
 }
 
 export interface DeliveryQueues {
-  /** Sends to the destination's FIFO queue: group = canonical id, dedup id = hash(destination, id, version). */
+  /**
+   * Sends to the destination's FIFO queue: group = entity and canonical id, dedup id =
+   * hash(destination, id, version, routedFrom) (see DeliveryMessage.routedFrom).
+   */
   send(messages: readonly DeliveryMessage[]): Promise<void>;
 }
 

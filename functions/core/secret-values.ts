@@ -1,4 +1,4 @@
-import type { SecretValue } from './ports.js';
+import type { SecretStore, SecretValue } from './ports.js';
 
 /** Secrets Manager stores strings; a string holding a JSON list or object is read as that value. */
 export function parseSecretString(raw: string): SecretValue {
@@ -11,4 +11,13 @@ export function parseSecretString(raw: string): SecretValue {
     }
   }
   return raw;
+}
+
+/** An API token as stored: a string, or `{"token": "..."}`. */
+export async function readToken(secrets: SecretStore, name: string): Promise<string> {
+  const value = await secrets.get(name);
+  const token = typeof value === 'string' ? value : (value as Record<string, unknown>).token;
+  if (typeof token !== 'string')
+    throw new Error(`Secret ${name} must be a string or an object with a "token" string`);
+  return token;
 }
