@@ -321,9 +321,7 @@ describe('the app fails at synth, naming the field, if', () => {
         { nag: false, context: NO_BUNDLING },
       );
     expect(attempt).toThrow(ConfigError);
-    expect(attempt).toThrow(
-      /encryption: choose customerManagedKey or kmsKeyArn, not both/,
-    );
+    expect(attempt).toThrow(/encryption: choose customerManagedKey or kmsKeyArn, not both/);
   });
 
   it('encryption.kmsKeyArn is in another region than the stack', () => {
