@@ -7,6 +7,7 @@ import {
   qualityReport,
   replayQuarantined,
 } from '../functions/core/ops.js';
+import { deriveTopology } from '../functions/core/topology.js';
 
 /**
  * The local hub's operator API under /_switchyard/ops/, what `switchyard quarantine|backfill|quality`
@@ -17,6 +18,8 @@ import {
  *   POST /_switchyard/ops/quarantine/<key>/replay   replay it through the current code
  *   POST /_switchyard/ops/backfill/<flow>[?after=&limit=]   one page of a backfill
  *   GET  /_switchyard/ops/quality?entity=&source=   the data quality report
+ *   POST /_switchyard/ops/redrives                  records a redrive: {queue, moved, by, error?}
+ *   GET  /_switchyard/ops/redrives[?limit=]         the recorded redrives, newest first
  */
 export type OpsRoutes = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean>;
 
@@ -31,7 +34,69 @@ function send(res: ServerResponse, status: number, body: unknown): true {
   return true;
 }
 
+/** One redrive as `switchyard redrive` records it: who moved how many dead letters back, and when. */
+export interface RedriveAudit {
+  /** The queue's key in the topology (`inbound`, `deliver-<destination>`). */
+  readonly queue: string;
+  readonly moved: number;
+  readonly by: string;
+  /** ISO time the hub recorded it. */
+  readonly at: string;
+  /** Set when the redrive stopped early. */
+  readonly error?: string;
+}
+
+/** The document listing the redrive documents' names (OpsStore reads documents by name only). */
+const REDRIVE_INDEX = 'redrives#index';
+const REDRIVE_INDEX_SIZE = 1000;
+const MAX_AUDIT_BODY_BYTES = 4096;
+
+async function readSmallJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_AUDIT_BODY_BYTES) throw new OpsError('The body is too large');
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    throw new OpsError('The body is not JSON');
+  }
+}
+
+function toAudit(body: unknown, queues: readonly string[], at: string): RedriveAudit {
+  const value = (body ?? {}) as Record<string, unknown>;
+  const { queue, moved, by, error } = value;
+  if (typeof queue !== 'string' || !queues.includes(queue))
+    throw new OpsError(`queue must be one of ${queues.join(', ')}`);
+  if (typeof moved !== 'number' || !Number.isSafeInteger(moved) || moved < 0)
+    throw new OpsError('moved must be a whole number, 0 or more');
+  if (typeof by !== 'string' || !/^[\w.@-]{1,64}$/.test(by))
+    throw new OpsError('by must name the operator (letters, digits, . _ @ -, at most 64)');
+  if (error !== undefined && typeof error !== 'string') throw new OpsError('error must be a string');
+  return { queue, moved, by, at, ...(error ? { error: error.slice(0, 500) } : {}) };
+}
+
 export function createOpsRoutes(deps: OpsDeps): OpsRoutes {
+  const queueKeys = deriveTopology(deps.config).queues.map((q) => q.key);
+  // Index updates are read-modify-write: one at a time within this process.
+  let indexWrites: Promise<unknown> = Promise.resolve();
+  const recordRedrive = (audit: RedriveAudit): Promise<string> => {
+    const name = `redrive#${audit.at}#${audit.queue}`;
+    const write = indexWrites.then(async () => {
+      await deps.ops.putDocument(name, audit);
+      const index = (await deps.ops.getDocument<{ names: string[] }>(REDRIVE_INDEX)) ?? { names: [] };
+      await deps.ops.putDocument(REDRIVE_INDEX, {
+        names: [...index.names.filter((n) => n !== name), name].slice(-REDRIVE_INDEX_SIZE),
+      });
+      return name;
+    });
+    indexWrites = write.catch(() => undefined);
+    return write;
+  };
+
   return async (req, res, path) => {
     if (!path.startsWith('/_switchyard/ops/')) return false;
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -76,6 +141,22 @@ export function createOpsRoutes(deps: OpsDeps): OpsRoutes {
         if (source && !deps.config.sources[source])
           return send(res, 400, { error: 'bad_source', message: `No source named "${source}"` });
         return send(res, 200, await qualityReport(deps, { entity, ...(source ? { source } : {}) }));
+      }
+      if (rest[0] === 'redrives' && rest.length === 1 && req.method === 'POST') {
+        const at = new Date(deps.clock.now()).toISOString();
+        const audit = toAudit(await readSmallJson(req), queueKeys, at);
+        const name = await recordRedrive(audit);
+        return send(res, 200, { name, ...audit });
+      }
+      if (rest[0] === 'redrives' && rest.length === 1 && req.method === 'GET') {
+        const limit = Math.min(Math.max(Number(url.searchParams.get('limit') ?? 100) || 100, 1), 1000);
+        const index = (await deps.ops.getDocument<{ names: string[] }>(REDRIVE_INDEX)) ?? { names: [] };
+        const items: RedriveAudit[] = [];
+        for (const name of index.names.slice(-limit).reverse()) {
+          const audit = await deps.ops.getDocument<RedriveAudit>(name);
+          if (audit) items.push(audit);
+        }
+        return send(res, 200, { items });
       }
       return send(res, 404, { error: 'not_found', message: `No operator route ${req.method} ${path}` });
     } catch (error) {

@@ -1,0 +1,133 @@
+import { userInfo } from 'node:os';
+import { SingleBar } from 'cli-progress';
+import type { Command } from 'commander';
+import type { HubInfo } from '../console/api.js';
+import type { RedriveAudit } from '../ops-routes.js';
+import type { RedriveResult } from '../redrive.js';
+import type { HubStats } from '../stats.js';
+import { callHub } from './hub-client.js';
+
+/** POSTs JSON to the running hub (callHub sends no body); a hub that does not answer is a clear error. */
+async function postJson<T>(base: string, path: string, body: unknown): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(body),
+    });
+  } catch (error) {
+    throw new Error(`No hub answers at ${base} (start it with \`switchyard dev\`)`, { cause: error });
+  }
+  const answer = (await response.json()) as T & { message?: string };
+  if (!response.ok) throw new Error(answer.message ?? `The hub answered ${response.status}`);
+  return answer;
+}
+
+/** The queue key for a key (`inbound`, `deliver-crm`) or a destination name (`crm`). */
+export function queueKeyFor(info: HubInfo, target: string): HubInfo['queues'][number] {
+  const queue =
+    info.queues.find((q) => q.key === target) ??
+    info.queues.find((q) => q.destination === target) ??
+    info.queues.find((q) => q.name === target || q.deadLetter === target);
+  if (!queue) {
+    const names = info.queues.map((q) => (q.destination ? `${q.key} (${q.destination})` : q.key));
+    throw new Error(`No queue or destination "${target}" (queues: ${names.join(', ')})`);
+  }
+  return queue;
+}
+
+function operator(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'unknown';
+  }
+}
+
+/**
+ * `switchyard redrive <queue|destination>`: moves a dead-letter queue's messages back through the
+ * running hub, then records who redrove what and when (GET /_switchyard/ops/redrives lists them).
+ */
+export function register(program: Command): void {
+  const redrive = program
+    .command('redrive [target]')
+    .description('Move dead letters back to their queue (a queue key such as deliver-crm, or a destination)')
+    .option(
+      '--limit <n>',
+      'move at most N; the local hub moves a whole DLQ at once, so a DLQ holding more is refused, not split',
+      (v) => Number(v),
+    )
+    .option('--by <name>', 'who is redriving, for the audit record (default: your user name)')
+    .option('--list', 'list the recorded redrives instead')
+    .option('--json', 'print JSON')
+    .option('--url <url>', 'the local hub', 'http://127.0.0.1:3000');
+  redrive.action(
+    async (
+      target: string | undefined,
+      options: { limit?: number; by?: string; list?: boolean; json?: boolean; url: string },
+    ) => {
+      if (options.list) {
+        const { items } = await callHub<{ items: RedriveAudit[] }>(
+          options.url,
+          'GET',
+          '/_switchyard/ops/redrives',
+        );
+        if (options.json) console.log(JSON.stringify(items, null, 2));
+        else if (items.length === 0) console.log('No redrives recorded.');
+        else for (const item of items) console.log(auditLine(item));
+        return;
+      }
+      if (!target) throw new Error('Name a queue (inbound, deliver-<destination>) or a destination');
+      if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit > 0))
+        throw new Error('--limit takes a whole number above 0');
+      const info = await callHub<HubInfo>(options.url, 'GET', '/_switchyard/console');
+      const queue = queueKeyFor(info, target);
+      const depthOf = (stats: HubStats) =>
+        queue.key === 'inbound'
+          ? stats.queues.inbound.deadLetterDepth
+          : (stats.destinations[queue.destination ?? '']?.deadLetterDepth ?? 0);
+      const waiting = depthOf(await callHub<HubStats>(options.url, 'GET', '/_switchyard/stats'));
+      if (options.limit !== undefined && waiting > options.limit) {
+        throw new Error(
+          `${queue.deadLetter} holds ${waiting} message(s), more than --limit ${options.limit}; the local hub moves a whole DLQ at once, so nothing was moved`,
+        );
+      }
+      const bar = new SingleBar({
+        format: `redrive ${queue.deadLetter} -> ${queue.name} [{bar}] {value}/{total}`,
+        hideCursor: true,
+        noTTYOutput: true,
+        notTTYSchedule: 2000,
+      });
+      bar.start(waiting, 0);
+      const result = await postJson<RedriveResult & { queue: string }>(
+        options.url,
+        `/_switchyard/redrive/${encodeURIComponent(queue.key)}`,
+        {},
+      );
+      bar.setTotal(Math.max(waiting, result.moved));
+      bar.update(result.moved);
+      bar.stop();
+      const audit = await postJson<RedriveAudit & { name: string }>(
+        options.url,
+        '/_switchyard/ops/redrives',
+        {
+          queue: queue.key,
+          moved: result.moved,
+          by: options.by ?? operator(),
+          ...(result.error ? { error: result.error } : {}),
+        },
+      );
+      if (options.json) console.log(JSON.stringify(audit, null, 2));
+      else console.log(auditLine(audit));
+      if (result.error) {
+        console.error(`The redrive stopped early: ${result.error}`);
+        process.exitCode = 1;
+      }
+    },
+  );
+}
+
+function auditLine(audit: RedriveAudit): string {
+  return `${audit.at}  ${audit.by} redrove ${audit.moved} message(s) on ${audit.queue}${audit.error ? ` (stopped early: ${audit.error})` : ''}`;
+}
