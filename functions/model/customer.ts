@@ -1,7 +1,6 @@
 import * as z from 'zod';
-import type { QuarantineReason } from '../core/errors.js';
 import { normalizeCountry, normalizeEmail, normalizePhone, normalizeTimestamp } from './normalize.js';
-import { issuesToReasons } from './reasons.js';
+import { type ValidationResult, validateWith } from './reasons.js';
 
 /** The canonical schema version this module defines; records and contracts carry it. */
 export const CUSTOMER_SCHEMA_VERSION = 1;
@@ -41,9 +40,7 @@ export const customerV1 = z
 
 export type CustomerV1 = z.output<typeof customerV1>;
 
-export type ValidationResult =
-  | { readonly ok: true; readonly data: Record<string, unknown> }
-  | { readonly ok: false; readonly reasons: readonly QuarantineReason[] };
+export type { ValidationResult } from './reasons.js';
 
 /**
  * One spelling per value before validation: email trimmed and lower-cased, country names and codes
@@ -86,11 +83,5 @@ export function normalizeCustomer(data: Readonly<Record<string, unknown>>): Reco
  * offending value redacted, ready for the quarantine.
  */
 export function validateCustomer(data: Readonly<Record<string, unknown>>): ValidationResult {
-  const normalized = normalizeCustomer(data);
-  const parsed = customerV1.safeParse(normalized);
-  if (parsed.success) {
-    // Drop what the source did not say, so merging cannot erase another system's value.
-    return { ok: true, data: JSON.parse(JSON.stringify(parsed.data)) as Record<string, unknown> };
-  }
-  return { ok: false, reasons: issuesToReasons('customer', parsed.error.issues, normalized) };
+  return validateWith('customer', customerV1, normalizeCustomer, data);
 }

@@ -1,7 +1,6 @@
 import * as z from 'zod';
-import type { ValidationResult } from './customer.js';
 import { normalizeCurrency, normalizeTimestamp, toMinorUnits } from './normalize.js';
-import { issuesToReasons } from './reasons.js';
+import { type ValidationResult, validateWith } from './reasons.js';
 
 export const INVOICE_SCHEMA_VERSION = 1;
 
@@ -53,9 +52,5 @@ export function normalizeInvoice(data: Readonly<Record<string, unknown>>): Recor
 }
 
 export function validateInvoice(data: Readonly<Record<string, unknown>>): ValidationResult {
-  const normalized = normalizeInvoice(data);
-  const parsed = invoiceV1.safeParse(normalized);
-  if (parsed.success)
-    return { ok: true, data: JSON.parse(JSON.stringify(parsed.data)) as Record<string, unknown> };
-  return { ok: false, reasons: issuesToReasons('invoice', parsed.error.issues, normalized) };
+  return validateWith('invoice', invoiceV1, normalizeInvoice, data);
 }

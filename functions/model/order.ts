@@ -1,7 +1,6 @@
 import * as z from 'zod';
-import type { ValidationResult } from './customer.js';
 import { normalizeCurrency, normalizeEmail, normalizeTimestamp, toMinorUnits } from './normalize.js';
-import { issuesToReasons } from './reasons.js';
+import { type ValidationResult, validateWith } from './reasons.js';
 
 export const ORDER_SCHEMA_VERSION = 1;
 
@@ -79,9 +78,5 @@ export function normalizeOrder(data: Readonly<Record<string, unknown>>): Record<
 }
 
 export function validateOrder(data: Readonly<Record<string, unknown>>): ValidationResult {
-  const normalized = normalizeOrder(data);
-  const parsed = orderV1.safeParse(normalized);
-  if (parsed.success)
-    return { ok: true, data: JSON.parse(JSON.stringify(parsed.data)) as Record<string, unknown> };
-  return { ok: false, reasons: issuesToReasons('order', parsed.error.issues, normalized) };
+  return validateWith('order', orderV1, normalizeOrder, data);
 }

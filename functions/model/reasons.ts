@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { QuarantineReason } from '../core/errors.js';
 import { redactValue } from '../core/redact.js';
 
@@ -28,4 +28,26 @@ export function issuesToReasons(
       value: redactValue(value),
     };
   });
+}
+
+/** What validating a canonical record gives: its normalized data, or named reasons. */
+export type ValidationResult =
+  | { readonly ok: true; readonly data: Record<string, unknown> }
+  | { readonly ok: false; readonly reasons: readonly QuarantineReason[] };
+
+/**
+ * Normalizes, then validates against the entity's schema. The valid output keeps only what the
+ * source said (undefined fields dropped), so merging cannot erase another system's value.
+ */
+export function validateWith(
+  entity: string,
+  schema: z.ZodType,
+  normalize: (data: Readonly<Record<string, unknown>>) => Record<string, unknown>,
+  data: Readonly<Record<string, unknown>>,
+): ValidationResult {
+  const normalized = normalize(data);
+  const parsed = schema.safeParse(normalized);
+  if (parsed.success)
+    return { ok: true, data: JSON.parse(JSON.stringify(parsed.data)) as Record<string, unknown> };
+  return { ok: false, reasons: issuesToReasons(entity, parsed.error.issues, normalized) };
 }
