@@ -306,3 +306,65 @@ describe('rest-poll rows that cannot move the cursor', () => {
     expect(stats.balanced).toBe(true);
   });
 });
+
+describe('`switchyard poll <source>` (the CLI) against the running hub', () => {
+  it('runs one poll and says what it enqueued; an unknown source fails naming it', async () => {
+    const { spawn } = await import('node:child_process');
+    const erp = await startErpApi({ pageSize: 10 });
+    const hub = await startTestHub(
+      { 'e2e/crm-token': CRM_TOKEN },
+      {
+        schedules: false,
+        config: (crmUrl) =>
+          loadConfig({
+            name: 'pollcli',
+            sources: {
+              erp: {
+                connector: 'rest-poll',
+                schedule: 'rate(1 day)',
+                url: erp.url,
+                items: 'data',
+                nextLink: 'next',
+                map: {
+                  entity: 'customer',
+                  id: 'id',
+                  version: 'updated_at',
+                  fields: { email: 'email', name: 'name' },
+                },
+              },
+            },
+            destinations: { crm: { connector: 'http', url: crmUrl, secret: 'e2e/crm-token' } },
+            flows: [{ name: 'erp-to-crm', entity: 'customer', from: ['erp'], to: ['crm'] }],
+          }),
+      },
+    );
+    const run = (args: string[]) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(process.execPath, ['bin/switchyard.js', ...args], {
+          env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+        });
+        let out = '';
+        child.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+        });
+        child.stderr.on('data', (c: Buffer) => {
+          out += c.toString();
+        });
+        child.on('exit', (code) => resolve({ code, out }));
+      });
+    try {
+      erp.upsert({ id: 'p1', email: 'p1@erp.example', name: 'P1', updated_at: at(1) });
+      const ok = await run(['poll', 'erp', '--url', hub.runtime.url]);
+      expect(ok.code, ok.out).toBe(0);
+      expect(ok.out).toContain('poll erp: 1 page(s), 1 record(s) enqueued');
+      const unknown = await run(['poll', 'nope', '--url', hub.runtime.url]);
+      expect(unknown.code).toBe(1);
+      expect(unknown.out).toContain('No polled source named "nope"');
+      await hub.runtime.settle();
+      expect([...hub.crm.contacts.values()].map((c) => c.data.email)).toEqual(['p1@erp.example']);
+    } finally {
+      await hub.stop();
+      await erp.stop();
+    }
+  });
+});
