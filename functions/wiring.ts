@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DynamoPollStateStore, DynamoStateStore } from './aws/dynamo-state-store.js';
+import { DynamoBreakerStore, DynamoPollStateStore, DynamoStateStore } from './aws/dynamo-state-store.js';
 import { SqsDeliveryQueues, SqsInboundQueue, SqsMessageVisibility } from './aws/sqs.js';
 import { destinationConnector } from './connectors/registry.js';
 import type { SwitchyardConfig } from './core/config.js';
@@ -98,6 +98,8 @@ export function deliverHandlerFromEnv(env: Env, shared: SharedDeps) {
     connector: destinationConnector(destination.connector),
     state: stateStore(env, shared),
     visibility: new SqsMessageVisibility(shared.sqs, required(env, 'SOURCE_QUEUE_URL')),
+    breakers: new DynamoBreakerStore(shared.dynamo, required(env, 'STATE_TABLE_NAME')),
+    requeue: new SqsDeliveryQueues(shared.sqs, { [destinationName]: required(env, 'SOURCE_QUEUE_URL') }),
   });
 }
 

@@ -11,6 +11,8 @@ import {
 import type { Entity } from '../core/config.js';
 import { sha256Hex } from '../core/hashing.js';
 import type {
+  BreakerState,
+  BreakerStore,
   CanonicalItem,
   DeliveryMapping,
   OpsStore,
@@ -377,6 +379,41 @@ export class DynamoOpsStore implements OpsStore {
   async putDocument(name: string, value: unknown): Promise<void> {
     await this.client.send(
       new PutCommand({ TableName: this.tableName, Item: { pk: 'DOCUMENT', sk: name, value } }),
+    );
+  }
+}
+
+/** Circuit breakers: `BREAKER#<destination>` / `BREAKER`. Last writer wins: it is a brake, not a lock. */
+export class DynamoBreakerStore implements BreakerStore {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async getBreaker(destination: string): Promise<BreakerState | undefined> {
+    const result = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: `BREAKER#${destination}`, sk: 'BREAKER' },
+        ConsistentRead: true,
+      }),
+    );
+    const item = result.Item;
+    return item
+      ? {
+          failures: Number(item.failures),
+          openUntil: Number(item.openUntil),
+          openSeconds: Number(item.openSeconds),
+        }
+      : undefined;
+  }
+
+  async putBreaker(destination: string, state: BreakerState): Promise<void> {
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { pk: `BREAKER#${destination}`, sk: 'BREAKER', ...state },
+      }),
     );
   }
 }

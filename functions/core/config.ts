@@ -214,6 +214,18 @@ const destinationSchema = z.strictObject({
   /** Milliseconds to wait for the destination before the call counts as a transient failure. */
   timeoutMs: z.number().int().min(100).max(60_000).default(10_000),
   retry: retrySchema.prefault({}),
+  /**
+   * After `failureThreshold` transient failures in a row the lane pauses: records wait in the queue
+   * (never the DLQ) and one call probes after `openSeconds` (doubling up to `maxOpenSeconds`).
+   */
+  circuitBreaker: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      failureThreshold: z.number().int().min(1).max(1000).default(5),
+      openSeconds: z.number().int().min(1).max(3600).default(30),
+      maxOpenSeconds: z.number().int().min(1).max(43_200).default(600),
+    })
+    .prefault({}),
 });
 
 const flowSchema = z.strictObject({

@@ -174,3 +174,18 @@ export interface OpsStore {
   getDocument<T>(name: string): Promise<T | undefined>;
   putDocument(name: string, value: unknown): Promise<void>;
 }
+
+/** A destination's circuit breaker, shared by every deliver invocation of that destination. */
+export interface BreakerState {
+  /** Transient failures in a row. */
+  readonly failures: number;
+  /** Epoch ms until which the lane is paused (0: closed). */
+  readonly openUntil: number;
+  /** How long the last opening lasted, so a failed probe can double it. */
+  readonly openSeconds: number;
+}
+
+export interface BreakerStore {
+  getBreaker(destination: string): Promise<BreakerState | undefined>;
+  putBreaker(destination: string, state: BreakerState): Promise<void>;
+}

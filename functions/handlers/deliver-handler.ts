@@ -4,17 +4,31 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { DestinationConnector } from '../connectors/types.js';
+import { CircuitBreaker } from '../core/breaker.js';
 import { type DeliverDeps, deliverMessage } from '../core/deliver.js';
-import { FatalError, TransientError } from '../core/errors.js';
+import { FatalError, SwitchyardError, TransientError } from '../core/errors.js';
 import type { DeliveryMessage } from '../core/messages.js';
-import type { Dimensions, MessageVisibility, Telemetry } from '../core/ports.js';
-import { describe, retryLater } from './sqs-failure.js';
+import type {
+  BreakerStore,
+  DeliveryQueues,
+  Dimensions,
+  MessageVisibility,
+  Telemetry,
+} from '../core/ports.js';
+import { describe, receiveCount, retryLater } from './sqs-failure.js';
 
 export interface DeliverHandlerDeps extends Omit<DeliverDeps, 'log'> {
   readonly logger: Logger;
   readonly telemetry: Telemetry;
   readonly visibility: MessageVisibility;
+  /** The destination's circuit breaker state; without it the lane never pauses. */
+  readonly breakers?: BreakerStore;
+  /** This lane's own queue: a record held by an open breaker near its last receive is put back as new. */
+  readonly requeue?: DeliveryQueues;
 }
+
+/** The lane is paused: the record waits in the queue (not a retry, not counted as one). */
+export class BreakerOpenError extends SwitchyardError {}
 
 export function parseDeliveryMessage(body: string): DeliveryMessage {
   let value: Partial<DeliveryMessage>;
@@ -82,10 +96,33 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
     return wrapped;
   };
 
+  /**
+   * Holds a record while the breaker is open: visible again when it closes, without using up its
+   * retries. Near its last receive it is put back on the queue as a new message instead (its
+   * receive count starts again), so a destination down for longer than the retry budget leaves its
+   * records waiting, not in the DLQ. Returns when requeued (the original is done); throws when held.
+   */
+  const hold = async (
+    record: SQSRecord,
+    message: DeliveryMessage,
+    until: number,
+    lane: Dimensions,
+  ): Promise<void> => {
+    if (deps.requeue && receiveCount(record) >= deps.destination.retry.maxReceiveCount - 1) {
+      await deps.requeue.send([{ ...message, routedFrom: `${message.routedFrom}~held@${deps.clock.now()}` }]);
+      telemetry.count('requeued', lane);
+      return;
+    }
+    await deps.visibility.delay(record.receiptHandle, Math.ceil((until - deps.clock.now()) / 1000));
+    telemetry.count('held', lane);
+    throw new BreakerOpenError(`The circuit breaker of ${destinationName} is open; waiting`);
+  };
+
   const deliverRecord = async (
     record: SQSRecord,
     failedGroups: Set<string>,
     context: Context,
+    breaker: CircuitBreaker | undefined,
   ): Promise<void> => {
     let message: DeliveryMessage | undefined;
     let log = logger;
@@ -105,8 +142,16 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
       if (context.getRemainingTimeInMillis() < deps.destination.timeoutMs + TIME_MARGIN_MS) {
         throw new HeldBackError('Too little of the invocation left for another destination call');
       }
+      await breaker?.load();
+      const pausedUntil = breaker?.openUntil();
+      if (pausedUntil !== undefined) {
+        failedGroups.add(group);
+        await hold(record, message, pausedUntil, lane());
+        return;
+      }
       const outcome = await deliverMessage(message, { ...deps, connector: timed(lane()), log });
       if (outcome.kind === 'delivered') {
+        await breaker?.recordSuccess();
         telemetry.count('delivered', lane());
         telemetry.timing('endToEndLatency', lane(), deps.clock.now() - message.receivedAt);
         log.info('Delivered', { version: message.version, idempotencyKey: outcome.idempotencyKey });
@@ -115,7 +160,18 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
         log.info('Skipped', { version: message.version, reason: outcome.reason });
       }
     } catch (error) {
+      if (error instanceof BreakerOpenError) throw error;
       let failure = error;
+      if (breaker && message && error instanceof TransientError && !(error instanceof HeldBackError)) {
+        await breaker.recordFailure();
+        const pausedUntil = breaker.openUntil();
+        if (pausedUntil !== undefined) {
+          log.warn('Circuit breaker open: pausing the lane', { until: new Date(pausedUntil).toISOString() });
+          failedGroups.add(group);
+          await hold(record, message, pausedUntil, lane());
+          return;
+        }
+      }
       if (error instanceof FatalError && !failedGroups.has(group)) {
         try {
           await deps.state.putQuarantine({
@@ -150,10 +206,13 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
 
   const deliverBatch = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     const failedGroups = new Set<string>();
+    const breaker = deps.breakers
+      ? new CircuitBreaker(deps.breakers, destinationName, deps.destination.circuitBreaker, deps.clock)
+      : undefined;
     try {
       return await processPartialResponse(
         event,
-        (record: SQSRecord) => deliverRecord(record, failedGroups, context),
+        (record: SQSRecord) => deliverRecord(record, failedGroups, context, breaker),
         processor,
         {
           context,

@@ -34,6 +34,9 @@ export interface CrmDestination {
   readonly contacts: Map<string, CrmContact>;
   /** Queue faults; they are consumed in order, one request at a time. */
   fail(fault: CrmFault): void;
+  /** An outage: every request answers `status` until `restore()`. */
+  outage(status: number): void;
+  restore(): void;
   stop(): Promise<void>;
 }
 
@@ -59,6 +62,7 @@ export async function startCrmDestination(
   const contacts = new Map<string, CrmContact>();
   const faults: { status: number; left: number; retryAfterSeconds?: number; body?: string }[] = [];
   const answered = new Map<string, { status: number; body: string }>();
+  let down: number | undefined;
 
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -83,6 +87,7 @@ export async function startCrmDestination(
       if (options.token && headers.authorization !== `Bearer ${options.token}`) {
         return reply(401, JSON.stringify({ error: 'bad token' }));
       }
+      if (down !== undefined) return reply(down, JSON.stringify({ error: `simulated outage (${down})` }));
       const fault = faults[0];
       if (fault) {
         fault.left -= 1;
@@ -121,6 +126,12 @@ export async function startCrmDestination(
     url: `${url}/api/contacts`,
     calls,
     contacts,
+    outage(status) {
+      down = status;
+    },
+    restore() {
+      down = undefined;
+    },
     fail(fault) {
       faults.push({
         status: fault.status,

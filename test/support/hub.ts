@@ -27,6 +27,9 @@ export function e2eConfig(crmUrl: string, overrides: Partial<SwitchyardConfigInp
         secret: 'e2e/crm-token',
         timeoutMs: 2000,
         retry: { maxReceiveCount: 4, baseDelaySeconds: 0.5, maxDelaySeconds: 1 },
+        // These scenarios make dead letters on purpose; the breaker, which prevents exactly that
+        // for long outages, has its own test (test/e2e/circuit-breaker.test.ts).
+        circuitBreaker: { enabled: false },
       },
     },
     flows: [{ name: 'customers-to-crm', entity: 'customer', from: ['stripe'], to: ['crm'] }],

@@ -45,6 +45,7 @@ describe('loadConfig', () => {
       maxConcurrency: 5,
       timeoutMs: 10_000,
       retry: { maxReceiveCount: 8, baseDelaySeconds: 2, maxDelaySeconds: 300 },
+      circuitBreaker: { enabled: true, failureThreshold: 5, openSeconds: 30, maxOpenSeconds: 600 },
     });
     expect(config.ownership).toEqual({});
     expect(config.alarms).toEqual({

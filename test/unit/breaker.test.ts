@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { CircuitBreaker } from '../../functions/core/breaker.js';
+import type { BreakerState, BreakerStore } from '../../functions/core/ports.js';
+
+class MemoryBreakers implements BreakerStore {
+  readonly states = new Map<string, BreakerState>();
+  reads = 0;
+  writes = 0;
+  async getBreaker(destination: string) {
+    this.reads += 1;
+    return this.states.get(destination);
+  }
+  async putBreaker(destination: string, state: BreakerState) {
+    this.writes += 1;
+    this.states.set(destination, state);
+  }
+}
+
+const settings = { enabled: true, failureThreshold: 3, openSeconds: 10, maxOpenSeconds: 30 };
+
+describe('CircuitBreaker', () => {
+  it('opens after the threshold of failures in a row, and lets a probe through once the time is up', async () => {
+    let now = 1_000_000;
+    const store = new MemoryBreakers();
+    const breaker = new CircuitBreaker(store, 'crm', settings, { now: () => now });
+    await breaker.load();
+    await breaker.recordFailure();
+    await breaker.recordFailure();
+    expect(breaker.openUntil()).toBeUndefined();
+    await breaker.recordFailure();
+    expect(breaker.openUntil()).toBe(now + 10_000);
+    now += 10_001;
+    expect(breaker.openUntil()).toBeUndefined();
+  });
+
+  it('reopens for twice as long (up to the maximum) when the probe fails, and closes on a success', async () => {
+    let now = 0;
+    const store = new MemoryBreakers();
+    store.states.set('crm', { failures: 3, openUntil: 10_000, openSeconds: 10 });
+    const breaker = new CircuitBreaker(store, 'crm', settings, { now: () => now });
+    await breaker.load();
+    now = 10_001;
+    await breaker.recordFailure();
+    expect(store.states.get('crm')).toEqual({ failures: 4, openUntil: 30_001, openSeconds: 20 });
+    now = 30_002;
+    await breaker.recordFailure();
+    expect(store.states.get('crm')?.openSeconds).toBe(30);
+    await breaker.recordSuccess();
+    expect(store.states.get('crm')).toEqual({ failures: 0, openUntil: 0, openSeconds: 10 });
+  });
+
+  it('costs one read per batch and no write while the lane is healthy', async () => {
+    const store = new MemoryBreakers();
+    const breaker = new CircuitBreaker(store, 'crm', settings, { now: () => 0 });
+    await breaker.load();
+    await breaker.load();
+    await breaker.recordSuccess();
+    expect([store.reads, store.writes]).toEqual([1, 0]);
+  });
+
+  it('does nothing when disabled', async () => {
+    const store = new MemoryBreakers();
+    const breaker = new CircuitBreaker(store, 'crm', { ...settings, enabled: false }, { now: () => 0 });
+    await breaker.load();
+    for (let i = 0; i < 5; i++) await breaker.recordFailure();
+    expect(breaker.openUntil()).toBeUndefined();
+    expect([store.reads, store.writes]).toEqual([0, 0]);
+  });
+});
