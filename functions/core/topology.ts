@@ -198,7 +198,8 @@ export function deriveTopology(config: SwitchyardConfig): Topology {
           maxBatchingWindowSeconds: 0,
           maxConcurrency: settings?.maxConcurrency ?? 5,
         },
-        sendsTo: [],
+        // Its own queue only: an open circuit breaker puts a waiting record back there.
+        sendsTo: [key],
         table: 'read-write',
       };
     }),

@@ -55,9 +55,9 @@ const EXPECTED_KEY_ACTIONS: Record<string, string[]> = {
   ingest: ['kms:Decrypt', 'kms:GenerateDataKey'],
   // consumes inbound, sends to the delivery queues, reads and writes the table
   route: ['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey'],
-  // consume their own queue, read and write the table
-  'deliver-crm': ['kms:Decrypt', 'kms:DescribeKey'],
-  'deliver-erp': ['kms:Decrypt', 'kms:DescribeKey'],
+  // consume their own queue (and send back to it: the circuit breaker requeues), read and write the table
+  'deliver-crm': ['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey'],
+  'deliver-erp': ['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey'],
   // sends to inbound, reads and writes the table
   poll: ['kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey'],
 };
