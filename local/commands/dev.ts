@@ -19,7 +19,7 @@ function summary(stats: HubStats): string {
     (n, s) => n + Object.values(s.rejected).reduce((a, b) => a + b, 0),
     0,
   );
-  return `accepted ${t.accepted} | delivered ${t.delivered} | skipped ${t.skipped} | quarantined ${t.quarantined} | dead-lettered ${t.deadLettered} | in flight ${t.inFlight} | rejected ${rejected} | ${stats.balanced ? 'balanced' : 'NOT balanced'}`;
+  return `accepted ${t.accepted} | delivered ${t.delivered} | skipped ${t.skipped} | quarantined ${t.quarantined} | dead-lettered ${t.deadLettered} | in flight ${t.inFlight} | rejected ${rejected} | ${stats.balanced ? 'balanced' : t.inFlight > 0 ? 'settling (counters and queue depths are read at slightly different moments)' : 'NOT balanced'}`;
 }
 
 interface DevOptions {
