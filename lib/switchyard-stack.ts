@@ -1,4 +1,6 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import type { IAlarm } from 'aws-cdk-lib/aws-cloudwatch';
+import { LambdaApplication } from 'aws-cdk-lib/aws-codedeploy';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { EventSourceMapping, type IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -13,13 +15,15 @@ import { HubDashboard } from './constructs/dashboard.js';
 import { dataKey } from './constructs/data-key.js';
 import { DeliveryLane } from './constructs/delivery-lane.js';
 import { HubFunction } from './constructs/hub-function.js';
-import { HubMetrics, lanesOf } from './constructs/hub-metrics.js';
+import { HubMetrics, type Lane, lanesOf } from './constructs/hub-metrics.js';
 import { pascal } from './constructs/ids.js';
 import { IngestApi } from './constructs/ingest-api.js';
+import { LiveDeployment } from './constructs/live-deployment.js';
 import { toRetentionDays } from './constructs/log-retention.js';
 import { acknowledge } from './constructs/nag.js';
 import { PollSchedule } from './constructs/poll-schedule.js';
 import { StateTable } from './constructs/state-table.js';
+import { ALL_AT_ONCE, type DeploymentStrategy } from './stages.js';
 
 /**
  * The settings the stack reads from the config. Resources come from the topology; the flows and
@@ -39,6 +43,13 @@ export interface SwitchyardStackProps extends StackProps {
 
   /** Absolute path of the project root: function entries are relative to it. */
   readonly projectRoot: string;
+
+  /**
+   * How CodeDeploy shifts each function's `live` alias to a new version (the stage's strategy).
+   *
+   * @default - all at once
+   */
+  readonly deployment?: DeploymentStrategy;
 }
 
 /**
@@ -46,6 +57,11 @@ export interface SwitchyardStackProps extends StackProps {
  * (queue + DLQ) per topology queue, one {@link HubFunction} per topology function with exactly the
  * grants its spec asks for, SQS event sources, the webhook API, alarms, a dashboard, and outputs for
  * each webhook URL, the dashboard and the alarm topic.
+ *
+ * Every trigger (event source mapping, API route, schedule) invokes a function's `live` alias, and
+ * one CodeDeploy deployment group per function shifts that alias to each new version with the
+ * stage's strategy, rolling back when the function's error-rate alarm or the latency alarm of a lane
+ * it serves is in ALARM (see {@link rollbackLanes}).
  */
 export class SwitchyardStack extends Stack {
   readonly topology: Topology;
@@ -62,6 +78,10 @@ export class SwitchyardStack extends Stack {
   readonly ingestApi: IngestApi;
   readonly alarms: Alarms;
   readonly dashboard: HubDashboard;
+  /** The CodeDeploy application of the hub (named after it), holding one group per function. */
+  readonly deploymentApplication: LambdaApplication;
+  /** Deployment groups by topology function key. */
+  readonly deployments: ReadonlyMap<string, LiveDeployment>;
 
   constructor(scope: Construct, id: string, props: SwitchyardStackProps) {
     super(scope, id, props);
@@ -120,13 +140,14 @@ export class SwitchyardStack extends Stack {
         throw new Error(
           `Schedule for ${spec.source} targets ${spec.function}, which the topology does not have`,
         );
-      new PollSchedule(this, `${pascal(spec.source)}Poll`, { spec, fn });
+      new PollSchedule(this, `${pascal(spec.source)}Poll`, { spec, fn: fn.live });
     }
     const pollFn = functions.get('poll');
     if (pollFn) {
       // A failed poll changes nothing (the cursor only moves after everything is queued); the next
       // scheduled run re-reads, so Lambda's own async retries would only overlap it.
-      pollFn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(10) });
+      // Scheduler invokes the alias, so that is where the async settings must be.
+      pollFn.live.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(10) });
       acknowledge(
         pollFn,
         'Serverless-LambdaDLQ',
@@ -141,7 +162,7 @@ export class SwitchyardStack extends Stack {
 
     this.ingestApi = new IngestApi(this, 'Webhooks', {
       routes: topology.routes,
-      handlers: new Map<string, IFunction>(functions),
+      handlers: new Map<string, IFunction>([...functions].map(([key, fn]) => [key, fn.live])),
       apiName: `${topology.name}-webhooks`,
       throttle: settings.api.throttle,
       routeThrottles: settings.api.routes,
@@ -163,6 +184,32 @@ export class SwitchyardStack extends Stack {
       ...(encryptionKey ? { key: encryptionKey } : {}),
       ...(email ? { email } : {}),
     });
+
+    this.deploymentApplication = new LambdaApplication(this, 'Deployments', {
+      applicationName: topology.name,
+    });
+    const deployments = new Map<string, LiveDeployment>();
+    const strategy = props.deployment ?? ALL_AT_ONCE;
+    for (const [key, fn] of functions) {
+      const errorRate = this.alarms.errorRateAlarms.get(key);
+      const latency = rollbackLanes(fn.spec, topology, settings.flows).flatMap((lane) => {
+        const alarm = this.alarms.latencyAlarms.get(`${lane.flow}/${lane.destination}`);
+        return alarm ? [alarm] : [];
+      });
+      const alarms: IAlarm[] = [...(errorRate ? [errorRate] : []), ...latency];
+      deployments.set(
+        key,
+        new LiveDeployment(this, `${pascal(key)}Deployment`, {
+          fn,
+          alias: fn.live,
+          key,
+          application: this.deploymentApplication,
+          strategy,
+          alarms,
+        }),
+      );
+    }
+    this.deployments = deployments;
 
     this.dashboard = new HubDashboard(this, 'Dashboard', {
       dashboardName: `${topology.name}-hub`,
@@ -242,7 +289,8 @@ export class SwitchyardStack extends Stack {
     }
     // FIFO queues do not accept a batching window.
     const window = !source.spec.fifo && consumes.maxBatchingWindowSeconds > 0;
-    fn.addEventSource(
+    // On the alias: each batch goes to the version(s) the alias routes to while CodeDeploy shifts it.
+    fn.live.addEventSource(
       new SqsEventSource(source.queue, {
         batchSize: consumes.batchSize,
         maxBatchingWindow: window ? Duration.seconds(consumes.maxBatchingWindowSeconds) : undefined,
@@ -250,7 +298,7 @@ export class SwitchyardStack extends Stack {
         reportBatchItemFailures: true,
       }),
     );
-    for (const mapping of fn.node.children.filter((child) => child instanceof EventSourceMapping)) {
+    for (const mapping of fn.live.node.children.filter((child) => child instanceof EventSourceMapping)) {
       acknowledge(
         mapping,
         'Serverless-LambdaEventSourceMappingDestination',
@@ -262,6 +310,33 @@ export class SwitchyardStack extends Stack {
       'Serverless-LambdaDLQ',
       `Only its SQS event source invokes this function, synchronously. Failed messages go to ${source.spec.deadLetter.name} through the queue's redrive policy; an async dead-letter target would never receive anything.`,
     );
+  }
+}
+
+/**
+ * The lanes whose p99 latency a new version of the function can push up, so whose latency alarm
+ * rolls its deployment back: a deliver function's own destination on every flow; the route
+ * function's every lane; ingest's the lanes of flows from a webhook source; poll's the lanes of
+ * flows from a polled source.
+ */
+export function rollbackLanes(
+  spec: FunctionSpec,
+  topology: Pick<Topology, 'queues' | 'routes' | 'schedules'>,
+  flows: HubSettings['flows'],
+): Lane[] {
+  const lanesFrom = (sources: readonly string[]): Lane[] =>
+    lanesOf(flows.filter((flow) => flow.from.some((source) => sources.includes(source))));
+  switch (spec.kind) {
+    case 'route':
+      return lanesOf(flows);
+    case 'ingest':
+      return lanesFrom(topology.routes.map((route) => route.source));
+    case 'poll':
+      return lanesFrom(topology.schedules.map((schedule) => schedule.source));
+    case 'deliver': {
+      const queue = topology.queues.find((q) => q.key === spec.consumes?.queue);
+      return lanesOf(flows).filter((lane) => lane.destination === queue?.destination);
+    }
   }
 }
 

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { Alias, Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
@@ -17,6 +17,9 @@ import { acknowledge } from './nag.js';
  */
 const ESM_REQUIRE_SHIM =
   "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
+
+/** The alias every trigger invokes and CodeDeploy shifts to each new version. */
+export const LIVE_ALIAS = 'live';
 
 /** The hub's resources a function's environment can refer to (see {@link EnvRef}). */
 export interface HubFunctionResources {
@@ -80,10 +83,16 @@ export interface HubFunctionProps {
  *   (no AWSLambdaBasicExecutionRole managed policy); everything else is granted by the stack.
  * - Environment: `spec.env` resolved against {@link HubFunctionResources}.
  * - Tracing: off (see {@link HubFunctionProps.tracing}).
+ * - Versions: every change publishes a version (`currentVersion`, kept when replaced, so a rollback
+ *   has something to go back to) and the {@link LIVE_ALIAS} alias points at it. Triggers (event
+ *   source mappings, the API, schedules) invoke the alias, never `$LATEST`; the stack shifts the
+ *   alias with CodeDeploy (see LiveDeployment).
  */
 export class HubFunction extends NodejsFunction {
   /** The topology spec this function was built from. */
   readonly spec: FunctionSpec;
+  /** The `live` alias: what triggers invoke. */
+  readonly live: Alias;
 
   constructor(scope: Construct, id: string, props: HubFunctionProps) {
     const { spec } = props;
@@ -126,6 +135,11 @@ export class HubFunction extends NodejsFunction {
       },
     });
     this.spec = spec;
+    this.live = new Alias(this, 'Live', {
+      aliasName: LIVE_ALIAS,
+      version: this.currentVersion,
+      description: `What triggers invoke: the deployed version of ${spec.key}, shifted by CodeDeploy`,
+    });
 
     if (tracing === Tracing.DISABLED) {
       acknowledge(

@@ -7,10 +7,11 @@ import { Construct } from 'constructs';
 import type { ScheduleSpec } from '../../functions/core/topology.js';
 
 /**
- * Scheduler invokes the function's unqualified ARN, so that is all its role may invoke: the stock
- * target grants `<arn>:*` as well (every version and alias), a wildcard this hub does not need.
+ * Scheduler invokes exactly the ARN it is given (the poll function's `live` alias), so that is all
+ * its role may invoke: the stock target grants `<arn>:*` as well (every version and alias), a
+ * wildcard this hub does not need.
  */
-class UnqualifiedLambdaInvoke extends LambdaInvoke {
+class ExactLambdaInvoke extends LambdaInvoke {
   private readonly target: IFunction;
 
   constructor(fn: IFunction, props: ConstructorParameters<typeof LambdaInvoke>[1]) {
@@ -28,7 +29,7 @@ class UnqualifiedLambdaInvoke extends LambdaInvoke {
 export interface PollScheduleProps {
   /** The schedule, as the topology derives it from a polled source. */
   readonly spec: ScheduleSpec;
-  /** The poll function; it receives `{ "source": "<name>" }`. */
+  /** What to invoke, the poll function's `live` alias; it receives `{ "source": "<name>" }`. */
   readonly fn: IFunction;
 }
 
@@ -58,7 +59,7 @@ export class PollSchedule extends Construct {
     this.schedule = new Schedule(this, 'Schedule', {
       schedule: ScheduleExpression.expression(props.spec.expression),
       description: `Polls ${props.spec.source} (Switchyard rest-poll source)`,
-      target: new UnqualifiedLambdaInvoke(props.fn, {
+      target: new ExactLambdaInvoke(props.fn, {
         role: this.role,
         input: ScheduleTargetInput.fromObject({ source: props.spec.source }),
         retryAttempts: 0,

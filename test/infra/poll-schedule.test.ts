@@ -19,26 +19,35 @@ describe('rest-poll sources in the stack (switchyard.config.ts has one: erp)', (
   });
   afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
-  const logicalIdOf = (key: string) => {
+  const functionOf = (key: string) => {
     const fn = built.stack.functions.get(key);
     if (!fn) throw new Error(`no function ${key}`);
+    return fn;
+  };
+  const logicalIdOf = (key: string) => {
+    const fn = functionOf(key);
     return Stack.of(fn).getLogicalId(fn.node.defaultChild as CfnElement);
   };
+  /** The `live` alias of the function (its Ref is the alias ARN). */
+  const aliasIdOf = (key: string) => {
+    const alias = functionOf(key).live;
+    return Stack.of(alias).getLogicalId(alias.node.defaultChild as CfnElement);
+  };
 
-  it('schedules the erp poll with its expression and sends the poll function {"source": "erp"}', () => {
+  it('schedules the erp poll with its expression and sends the poll function\'s live alias {"source": "erp"}', () => {
     template.resourceCountIs('AWS::Scheduler::Schedule', 1);
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'rate(5 minutes)',
       State: 'ENABLED',
       Target: {
-        Arn: { 'Fn::GetAtt': [logicalIdOf('poll'), 'Arn'] },
+        Arn: { Ref: aliasIdOf('poll') },
         Input: JSON.stringify({ source: 'erp' }),
         RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 300 },
       },
     });
   });
 
-  it("lets Scheduler's role invoke the poll function's own ARN and nothing else (no version wildcard)", () => {
+  it("lets Scheduler's role invoke the poll function's live alias and nothing else (no version wildcard)", () => {
     const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
       JSON.stringify(policy).includes('lambda:InvokeFunction'),
     );
@@ -47,7 +56,7 @@ describe('rest-poll sources in the stack (switchyard.config.ts has one: erp)', (
       {
         Action: 'lambda:InvokeFunction',
         Effect: 'Allow',
-        Resource: { 'Fn::GetAtt': [logicalIdOf('poll'), 'Arn'] },
+        Resource: { Ref: aliasIdOf('poll') },
       },
     ]);
   });
@@ -63,8 +72,11 @@ describe('rest-poll sources in the stack (switchyard.config.ts has one: erp)', (
     expect(pollPolicy).toContain('sqs:SendMessage');
     expect(pollPolicy).toContain('dynamodb:PutItem');
     expect(pollPolicy).not.toContain('sqs:ReceiveMessage');
+    // On the alias Scheduler invokes (the qualifier is the alias name, from its ARN).
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 1);
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
       FunctionName: { Ref: logicalIdOf('poll') },
+      Qualifier: { 'Fn::Select': [7, { 'Fn::Split': [':', { Ref: aliasIdOf('poll') }] }] },
       MaximumRetryAttempts: 0,
     });
     template.hasResourceProperties('AWS::Lambda::Function', {

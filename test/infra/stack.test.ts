@@ -145,6 +145,14 @@ function functionStatements(app: Synthesized, key: string): Statement[] {
   return roleStatements(app.template, logicalId(role));
 }
 
+/**
+ * `<function name>:live`, as a template names the `live` alias of a function to Lambda: the name
+ * part of the alias ARN (what `Ref` of an AWS::Lambda::Alias returns) and the alias name.
+ */
+const aliasFunctionName = (aliasId: string) => ({
+  'Fn::Join': ['', [{ 'Fn::Select': [6, { 'Fn::Split': [':', { Ref: aliasId }] }] }, ':live']],
+});
+
 const actionsOf = (statements: Statement[]): string[] => statements.flatMap((s) => asArray(s.Action));
 const getAtt = (id: string, attribute = 'Arn') => ({ 'Fn::GetAtt': [id, attribute] });
 
@@ -777,7 +785,7 @@ describe.each([
       }
     });
 
-    it('subscribes each consumer to its queue with partial batch failures, FIFO queues without a batching window', () => {
+    it("subscribes each consumer's live alias to its queue with partial batch failures, FIFO queues without a batching window", () => {
       const consumers = app.topology.functions.filter((fn) => fn.consumes);
       const mappings = app.template.findResources('AWS::Lambda::EventSourceMapping');
       expect(Object.keys(mappings)).toHaveLength(consumers.length);
@@ -788,7 +796,7 @@ describe.each([
         if (!spec.consumes) continue;
         const lane = laneOf(app, spec.consumes.queue);
         app.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-          FunctionName: { Ref: logicalId(functionOf(app, spec.key)) },
+          FunctionName: aliasFunctionName(logicalId(functionOf(app, spec.key).live)),
           EventSourceArn: getAtt(logicalId(lane.queue)),
           BatchSize: spec.consumes.batchSize,
           // FIFO queues allow no window; a zero window is Lambda's default and left out.
@@ -921,7 +929,7 @@ describe.each([
   });
 
   describe('webhook API', () => {
-    it('has exactly one POST /webhooks/{source} route per source, each invoking the ingest function', () => {
+    it("has exactly one POST /webhooks/{source} route per source, each invoking the ingest function's live alias", () => {
       const sources = webhookSources(app);
       app.template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
       app.template.resourceCountIs('AWS::ApiGatewayV2::Route', sources.length);
@@ -930,10 +938,10 @@ describe.each([
           RouteKey: `POST /webhooks/${source}`,
         });
       }
-      const ingest = logicalId(functionOf(app, 'ingest'));
+      const ingest = logicalId(functionOf(app, 'ingest').live);
       app.template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
         IntegrationType: 'AWS_PROXY',
-        IntegrationUri: getAtt(ingest),
+        IntegrationUri: { Ref: ingest },
         PayloadFormatVersion: '2.0',
       });
     });
