@@ -27,6 +27,7 @@ import { lambdaContext } from './lambda-context.js';
 import { createLogger, type Logger as RuntimeLogger } from './log.js';
 import { createOpsRoutes } from './ops-routes.js';
 import { provision } from './provision.js';
+import { restoreSnapshot, saveSnapshot, takeSnapshot } from './queue-snapshot.js';
 import { LocalScheduler } from './scheduler.js';
 import { SqsEventSourcePoller } from './sqs-poller.js';
 import { type HubStats, LocalTelemetry } from './stats.js';
@@ -163,6 +164,17 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
   });
   const provisioned = await provision(topology, { dynamodb: dynamoClient, sqs }, { logger: log });
   const telemetry = new LocalTelemetry();
+  // What the last graceful stop left in the queues comes back (fauxqs keeps queues in memory).
+  const queueUrlByName = new Map(
+    topology.queues.flatMap((q) => [
+      [q.name, provisioned.queueUrls[q.key] ?? ''],
+      [q.deadLetter.name, provisioned.deadLetterUrls[q.key] ?? ''],
+    ]),
+  );
+  if (!options.inMemory) {
+    const restored = await restoreSnapshot(options.dataDir, sqs, queueUrlByName, log);
+    if (restored) telemetry.importCounters(restored.counters);
+  }
   // The console's event search: each record's stages and destination calls, recent events only.
   const trace = new EventTrace();
   const handlerFetch = trace.wrapFetch((input, init) => (options.fetch ?? globalThis.fetch)(input, init));
@@ -367,15 +379,28 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
           await settle(stopOptions.drainTimeoutMs ?? 10_000);
         } catch {
           const left = await stats().catch(() => undefined);
-          log.warn('stopping with messages still queued; fauxqs keeps queues in memory, so they are lost', {
-            inFlight: left?.totals.inFlight,
-          });
+          log.warn(
+            options.inMemory
+              ? 'stopping with messages still queued; this in-memory hub loses them'
+              : 'stopping with messages still queued; they are saved to the data directory and restored at the next start',
+            { inFlight: left?.totals.inFlight },
+          );
         }
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
         });
         await Promise.all(pollers.map((poller) => poller.stop()));
+        if (!options.inMemory) {
+          // Whatever the drain left (delayed retries, a paused lane, dead letters) is written to the
+          // data directory and put back at the next start.
+          const snapshot = await takeSnapshot(
+            emulators.sqsEndpoint,
+            [...queueUrlByName.keys()],
+            telemetry.exportCounters(),
+          );
+          await saveSnapshot(options.dataDir, snapshot);
+        }
         for (const client of [sqs, handlerSqs, dynamoClient, handlerDynamoClient]) client.destroy();
         await emulators.stop();
       })();

@@ -113,6 +113,15 @@ export class LocalTelemetry implements Telemetry {
 
   flush(): void {}
 
+  /** The counters as entries, to carry them across a restart (see local/queue-snapshot.ts). */
+  exportCounters(): [string, number][] {
+    return [...this.counters];
+  }
+
+  importCounters(entries: readonly [string, number][]): void {
+    for (const [key, value] of entries) this.counters.set(key, (this.counters.get(key) ?? 0) + value);
+  }
+
   /** Every (metric, dimension set) recorded so far: what CloudWatch would hold as custom metrics. */
   dimensionSets(): { metric: string; dimensions: Record<string, string> }[] {
     return [...this.counters.keys(), ...this.timings.keys()].map((key) => {
