@@ -1,231 +1,249 @@
 /**
- * `npm run bench [-- --quick]`: signed webhooks over loopback HTTP into the local runtime (real
- * handlers, dynalite, fauxqs), delivered to a local HTTP destination. Prints a table and writes
- * bench/results.json. Absolute timings on a laptop-class machine are noisy; the call and unit counts
- * are exact for this code.
+ * `npm run bench [-- --quick] [-- --only=ingest,pipeline,cold,scale]`: issue 8's measurements, each
+ * against a baseline run in this same process on this same machine. Prints a table and writes
+ * bench/results.json.
+ *
+ *   1. ingest    signed webhooks into the local runtime vs a bare node:http + HMAC + SendMessage server
+ *   2. pipeline  end to end (webhook -> CRM simulator), then the cost workloads (new, updates, 50%
+ *                duplicates) through the hub and through a Powertools idempotency baseline
+ *   3. cold      bundle sizes and first invocations in fresh Node processes vs a hello world
+ *   4. scale     per-record time and calls with 1 000 vs many more entities in the state table
+ *
+ * Absolute timings on a shared 2-core machine are noisy; ratios to the same-run baseline and the
+ * call and unit counts (exact for this code) are the figures to read.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '../functions/core/config.js';
-import { startCrmDestination } from '../local/demo/crm-destination.js';
-import { demoCustomer, sendStripeEvent, stripeCustomerEvent } from '../local/demo/stripe-sender.js';
-import { FileSecretStore } from '../local/file-secrets.js';
-import { silentLogger } from '../local/log.js';
-import { startRuntime } from '../local/runtime.js';
-import { AwsCallCounter } from './aws-call-counter.js';
-import { PRICES } from './aws-prices.js';
+import { writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { benchColdStart, type ColdStartResults } from './cold-start.js';
+import type { UsagePerRecord } from './cost-model.js';
+import { benchIngest, type IngestResults } from './ingest.js';
+import { benchPipeline, type PipelineResults } from './pipeline.js';
+import { benchScale, type ScaleResults } from './scale.js';
+import { round, type TargetCheck } from './util.js';
+
+const SECTIONS = ['cold', 'ingest', 'pipeline', 'scale'] as const;
+type Section = (typeof SECTIONS)[number];
 
 const quick = process.argv.includes('--quick');
-const EVENTS = quick ? 300 : 2000;
-const CONCURRENCY = 16;
-const SECRET = 'whsec_bench';
-const MEMORY_GB = 0.5;
+const onlyArg = process.argv.find((arg) => arg.startsWith('--only='));
+const only = new Set(
+  (onlyArg?.slice('--only='.length).split(',') ?? [...SECTIONS]).filter((s): s is Section =>
+    (SECTIONS as readonly string[]).includes(s),
+  ),
+);
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+type Row = readonly (string | number)[];
+
+function table(title: string, header: Row, rows: readonly Row[]): string {
+  const all = [header, ...rows].map((row) => row.map(String));
+  const widths = all[0]?.map((_, c) => Math.max(...all.map((row) => row[c]?.length ?? 0))) ?? [];
+  const line = (row: string[]) =>
+    row
+      .map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [`\n${title}`, ...all.map(line)].join('\n');
 }
 
-const round = (n: number, digits = 2) => Number(n.toFixed(digits));
+const x = (n: number) => (Number.isFinite(n) ? `${n}x` : 'n/a');
+
+function ingestTable(r: IngestResults): string {
+  const rows: Row[] = [];
+  for (const [c, f] of Object.entries(r.byConcurrency)) {
+    rows.push([
+      `c=${c} accepted/s`,
+      f.switchyard.acceptedPerSecond,
+      f.bare.acceptedPerSecond,
+      x(f.ratios.acceptedPerSecond),
+    ]);
+    rows.push([`c=${c} p50 ms`, f.switchyard.p50Ms, f.bare.p50Ms, x(f.ratios.p50)]);
+    rows.push([`c=${c} p99 ms`, f.switchyard.p99Ms, f.bare.p99Ms, x(f.ratios.p99)]);
+    rows.push([`c=${c} per-round accepted/s ratio min/med/max`, '', '', f.roundRatioSpread.join(' / ')]);
+  }
+  return table(
+    `1. Ingest: ${r.rounds} alternating rounds x ${r.requestsPerRound} signed webhooks per server and concurrency`,
+    ['', 'Switchyard', 'bare', 'ratio'],
+    rows,
+  );
+}
+
+function pipelineTables(r: PipelineResults): string {
+  const e = r.endToEnd;
+  const endToEnd = table(
+    `2. End to end: ${e.events} events, concurrency ${e.concurrency}, webhook -> local runtime -> CRM simulator`,
+    ['', ''],
+    [
+      ['accepted / delivered', `${e.accepted} / ${e.delivered}`],
+      ['delivered/s', e.deliveredPerSecond],
+      [
+        'webhook -> destination p50 / p99 ms',
+        `${e.webhookToDestinationP50Ms} / ${e.webhookToDestinationP99Ms}`,
+      ],
+      ['G3 balanced', String(e.g3.balanced)],
+      ['RSS MB start / peak (whole bench process)', `${e.rssMb.start} / ${e.rssMb.peak}`],
+      ...Object.entries(e.perRecord.awsCalls).map(([k, v]): Row => [`calls/event ${k}`, v]),
+      ['USD per 1M events (modeled)', e.perRecord.usdPerMillion.total],
+    ],
+  );
+  const rows: Row[] = [];
+  for (const [name, w] of Object.entries(r.cost.workloads)) {
+    const sy = w.switchyard;
+    const pt = w.powertools;
+    rows.push([
+      `${name}: WCU / RCU per event`,
+      `${sy.dynamodbUnits.write} / ${sy.dynamodbUnits.read}`,
+      `${pt.dynamodbUnits.write} / ${pt.dynamodbUnits.read}`,
+      `${x(w.ratios.writeUnits)} WCU`,
+    ]);
+    rows.push([
+      `${name}: USD/1M DynamoDB`,
+      sy.usdPerMillion.dynamodb,
+      pt.usdPerMillion.dynamodb,
+      x(w.ratios.dynamodbUsd),
+    ]);
+    rows.push([
+      `${name}: USD/1M total`,
+      sy.usdPerMillion.total,
+      pt.usdPerMillion.total,
+      x(w.ratios.totalUsd),
+    ]);
+  }
+  const d = r.cost.duplicateOnly;
+  rows.push([
+    'per duplicate only: WCU / RCU',
+    `${d.switchyard.dynamodbUnits.write} / ${d.switchyard.dynamodbUnits.read}`,
+    `${d.powertools.dynamodbUnits.write} / ${d.powertools.dynamodbUnits.read}`,
+    '',
+  ]);
+  rows.push([
+    'per duplicate only: USD/1M total',
+    d.switchyard.usdPerMillion.total,
+    d.powertools.usdPerMillion.total,
+    '',
+  ]);
+  const cost = table(
+    `3. Cost per event, ${r.cost.recordsPerWorkload} events per workload`,
+    ['', 'Switchyard', 'Powertools', 'ratio'],
+    rows,
+  );
+  const breakdown = (who: string, u: UsagePerRecord) => {
+    const c = u.usdPerMillion;
+    return `  ${who}: API GW ${c.apiGateway} + Lambda requests ${c.lambdaRequests} + Lambda GB-s ${c.lambdaCompute} + SQS ${c.sqs} + DynamoDB ${c.dynamodb} = ${c.total}`;
+  };
+  return [
+    endToEnd,
+    cost,
+    'duplicates50 USD per 1M events, by service:',
+    breakdown('Switchyard', r.cost.workloads.duplicates50.switchyard),
+    breakdown('Powertools', r.cost.workloads.duplicates50.powertools),
+  ].join('\n');
+}
+
+function coldTable(r: ColdStartResults): string {
+  return table(
+    '4. Cold start (fresh node process per run; medians)',
+    ['', 'bundle kB', 'import ms', 'first inv ms', 'init+first ms', 'vs hello', 'process ms', 'vs hello'],
+    Object.entries(r.coldStart).map(
+      ([name, c]): Row => [
+        name,
+        round((r.bundles[name]?.bytes ?? 0) / 1000, 1),
+        c.importMs,
+        c.invokeMs,
+        c.initAndFirstMs,
+        x(c.ratioToHello.initAndFirst),
+        c.processMs,
+        x(c.ratioToHello.process),
+      ],
+    ),
+  );
+}
+
+function scaleTable(r: ScaleResults): string {
+  const s = r.small;
+  const l = r.large;
+  return table(
+    '5. Scale: the same workload with more entities in the state table (alternating rounds)',
+    ['', `${s.entities} entities`, `${l.entities} entities`, 'ratio'],
+    [
+      [
+        'route+deliver ms per event',
+        s.processingMsPerRecord,
+        l.processingMsPerRecord,
+        x(r.ratios.processingMsPerRecord),
+      ],
+      ['  per-round ratio min/med/max', '', '', r.ratios.processingRoundRatioSpread.join(' / ')],
+      ['AWS calls per event', s.awsCallsPerRecord, l.awsCallsPerRecord, x(r.ratios.awsCallsPerRecord)],
+      [
+        'WCU / RCU per event',
+        `${s.dynamodbUnits.write} / ${s.dynamodbUnits.read}`,
+        `${l.dynamodbUnits.write} / ${l.dynamodbUnits.read}`,
+        '',
+      ],
+      [
+        'GetItem p50 / p99 ms',
+        `${s.getItemP50Ms} / ${s.getItemP99Ms}`,
+        `${l.getItemP50Ms} / ${l.getItemP99Ms}`,
+        x(r.ratios.getItemP50),
+      ],
+      ['ingest ms per event', s.ingestMsPerRecord, l.ingestMsPerRecord, ''],
+    ],
+  );
+}
 
 async function main(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'switchyard-bench-'));
-  const crm = await startCrmDestination({ token: 'bench-token' });
-  const config = loadConfig({
-    name: 'bench',
-    sources: { stripe: { connector: 'stripe', secret: 'bench/stripe' } },
-    destinations: { crm: { connector: 'http', url: crm.url, secret: 'bench/crm', maxConcurrency: 10 } },
-    flows: [{ name: 'customers-to-crm', entity: 'customer', from: ['stripe'], to: ['crm'] }],
-  });
-  const counter = new AwsCallCounter();
-  const invocations: Record<string, { count: number; billedMs: number }> = {};
-  const runtime = await startRuntime({
-    config,
-    secrets: new FileSecretStore(join(dir, 'none.json'), {
-      'bench/stripe': SECRET,
-      'bench/crm': 'bench-token',
-    }),
-    dataDir: dir,
-    inMemory: true,
-    port: 0,
-    logLevel: 'SILENT',
-    pollWaitSeconds: 1,
-    log: silentLogger,
-    instrumentHandlerClients: (clients) => counter.instrument(clients),
-    onInvocation: (fn, ms) => {
-      const entry = invocations[fn] ?? { count: 0, billedMs: 0 };
-      entry.count += 1;
-      entry.billedMs += Math.ceil(ms);
-      invocations[fn] = entry;
-    },
-  });
-  const url = `${runtime.url}/webhooks/stripe`;
-  try {
-    // Warm up (cold SDK clients, JIT), then measure from zero.
-    const t0 = Math.floor(Date.now() / 1000);
-    await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
-        sendStripeEvent(url, stripeCustomerEvent('customer.created', demoCustomer(900_000 + i), t0), SECRET),
-      ),
-    );
-    await runtime.settle(60_000);
-    counter.reset();
-    for (const key of Object.keys(invocations)) delete invocations[key];
-    const callsBefore = crm.calls.length;
-    const baseline = await runtime.stats();
+  const started = performance.now();
+  const seconds: Record<string, number> = {};
+  const timed = async <T>(name: Section, work: () => Promise<T>): Promise<T | undefined> => {
+    if (!only.has(name)) return undefined;
+    const t0 = performance.now();
+    log(`${name}...`);
+    const result = await work();
+    seconds[name] = round((performance.now() - t0) / 1000, 1);
+    return result;
+  };
+  const cold = await timed('cold', () => benchColdStart({ quick, log }));
+  const ingest = await timed('ingest', () => benchIngest({ quick, log }));
+  const pipeline = await timed('pipeline', () => benchPipeline({ quick, log }));
+  const scale = await timed('scale', () => benchScale({ quick, log }));
+  const targets: TargetCheck[] = [
+    ...(pipeline?.targets ?? []),
+    ...(ingest?.targets ?? []),
+    ...(cold?.targets ?? []),
+    ...(scale?.targets ?? []),
+  ];
+  seconds.total = round((performance.now() - started) / 1000, 1);
+  const cpu = cpus();
+  const machine = `${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, ${round(totalmem() / 2 ** 30, 1)} GiB, ${process.platform} ${process.arch}`;
+  const results = {
+    date: new Date().toISOString(),
+    command: `npm run bench${quick ? ' -- --quick' : ''}${onlyArg ? ` ${onlyArg}` : ''}`,
+    mode: quick ? 'quick' : 'full',
+    node: process.version,
+    machine,
+    seconds,
+    targets,
+    ...(ingest ? { ingest } : {}),
+    ...(pipeline ? { endToEnd: pipeline.endToEnd, cost: pipeline.cost } : {}),
+    ...(cold ? { coldStart: cold } : {}),
+    ...(scale ? { scale } : {}),
+  };
+  await writeFile(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 
-    const created = Math.floor(Date.now() / 1000);
-    const payloads = Array.from({ length: EVENTS }, (_, i) =>
-      stripeCustomerEvent('customer.created', demoCustomer(i + 1), created),
-    );
-    const sentAt = new Map<string, number>();
-    const ackMs: number[] = [];
-    let next = 0;
-    let rejected = 0;
-    const ingestStart = performance.now();
-    const wallStart = Date.now();
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        for (;;) {
-          const i = next++;
-          const payload = payloads[i];
-          if (payload === undefined) return;
-          sentAt.set(`cus_demo${String(i + 1).padStart(5, '0')}`, Date.now());
-          const result = await sendStripeEvent(url, payload, SECRET);
-          if (result.status === 202) ackMs.push(result.ms);
-          else rejected++;
-        }
-      }),
-    );
-    const ingestSeconds = (performance.now() - ingestStart) / 1000;
-    const stats = await runtime.settle(300_000);
-    const calls = crm.calls.slice(callsBefore).filter((call) => call.status < 300);
-    const lastDelivery = Math.max(...calls.map((call) => call.at));
-    const latencies = calls.flatMap((call) => {
-      const stripeId = (call.body.data as { refs?: { stripe?: string } }).refs?.stripe ?? '';
-      const sent = sentAt.get(stripeId);
-      return sent === undefined ? [] : [call.at - sent];
-    });
-    const delivered =
-      (stats.flows['customers-to-crm']?.crm?.delivered ?? 0) -
-      (baseline.flows['customers-to-crm']?.crm?.delivered ?? 0);
-    const perRecord = (n: number) => (delivered > 0 ? n / delivered : Number.NaN);
-
-    // What the event source mappings would call in AWS: one receive and one delete batch per invocation.
-    const esmCalls = (fn: string) => invocations[fn]?.count ?? 0;
-    const routeBatches = esmCalls('route');
-    const deliverBatches = esmCalls('deliver-crm');
-    const sqsEsm = { standard: 2 * routeBatches, fifo: 2 * deliverBatches };
-    const sqsStandard = counter.counts.sqsRequests.standard + sqsEsm.standard;
-    const sqsFifo = counter.counts.sqsRequests.fifo + sqsEsm.fifo;
-    const lambdaInvocations = Object.values(invocations).reduce((n, i) => n + i.count, 0);
-    const lambdaGbSeconds = Object.values(invocations).reduce(
-      (n, i) => n + (i.billedMs / 1000) * MEMORY_GB,
-      0,
-    );
-    const million = 1e6;
-    const cost = {
-      apiGateway: PRICES.apiGatewayHttpPerRequest * million,
-      lambdaRequests: perRecord(lambdaInvocations) * PRICES.lambdaPerRequest * million,
-      lambdaCompute: perRecord(lambdaGbSeconds) * PRICES.lambdaPerGbSecondArm * million,
-      sqs:
-        perRecord(sqsStandard * PRICES.sqsStandardPerRequest + sqsFifo * PRICES.sqsFifoPerRequest) * million,
-      dynamodb:
-        perRecord(
-          counter.counts.dynamo.writeUnits * PRICES.dynamoPerWriteUnit +
-            counter.counts.dynamo.readUnits * PRICES.dynamoPerReadUnit,
-        ) * million,
-      secretsManager: 0,
-    };
-    const total = Object.values(cost).reduce((a, b) => a + b, 0);
-
-    const results = {
-      date: new Date().toISOString(),
-      node: process.version,
-      mode: quick ? 'quick' : 'full',
-      events: EVENTS,
-      concurrency: CONCURRENCY,
-      ingest: {
-        acceptedPerSecond: round(ackMs.length / ingestSeconds, 1),
-        rejected,
-        ackP50Ms: round(percentile(ackMs, 50)),
-        ackP99Ms: round(percentile(ackMs, 99)),
-      },
-      endToEnd: {
-        delivered,
-        deliveredPerSecond: round(delivered / ((lastDelivery - wallStart) / 1000), 1),
-        webhookToDestinationP50Ms: round(percentile(latencies, 50)),
-        webhookToDestinationP99Ms: round(percentile(latencies, 99)),
-      },
-      awsCallsPerDeliveredRecord: Object.fromEntries(
-        Object.entries(counter.counts.calls)
-          .sort(([a], [b]) => a.localeCompare(b))
-          .map(([k, v]) => [k, round(perRecord(v), 3)]),
-      ),
-      eventSourceMappingCallsPerRecord: {
-        'SQS.ReceiveMessage+DeleteMessageBatch (modeled)': round(perRecord(sqsEsm.standard + sqsEsm.fifo), 3),
-      },
-      lambdaInvocationsPerRecord: Object.fromEntries(
-        Object.entries(invocations).map(([k, v]) => [k, round(perRecord(v.count), 3)]),
-      ),
-      dynamodbUnitsPerRecord: {
-        read: round(perRecord(counter.counts.dynamo.readUnits), 3),
-        write: round(perRecord(counter.counts.dynamo.writeUnits), 3),
-      },
-      sqsBilledRequestsPerRecord: {
-        standard: round(perRecord(sqsStandard), 3),
-        fifo: round(perRecord(sqsFifo), 3),
-      },
-      modeledUsdPerMillionEvents: {
-        ...Object.fromEntries(Object.entries(cost).map(([k, v]) => [k, round(v)])),
-        total: round(total),
-        notes: [
-          'Prices from shared/notes/aws-facts.md (us-east-1 list, no free tier).',
-          `Lambda compute from local wall time per invocation at ${MEMORY_GB * 1024} MB arm64; real Lambda timings differ.`,
-          'Secrets Manager: cached per container (TTL), so ~0 per event; CloudWatch EMF log ingestion not yet modeled.',
-          'Event source mapping polling modeled as one ReceiveMessage and one DeleteMessageBatch per batch; idle long polls excluded.',
-        ],
-      },
-      g3: { balanced: stats.balanced, totals: stats.totals },
-    };
-    await writeFile(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
-
-    const rows: [string, string][] = [
-      ['events sent', `${EVENTS} (concurrency ${CONCURRENCY}, ${results.mode})`],
-      ['accepted/s (ingest)', String(results.ingest.acceptedPerSecond)],
-      ['ingest ack p50 / p99 ms', `${results.ingest.ackP50Ms} / ${results.ingest.ackP99Ms}`],
-      ['delivered/s (end to end)', String(results.endToEnd.deliveredPerSecond)],
-      [
-        'webhook→destination p50 / p99 ms',
-        `${results.endToEnd.webhookToDestinationP50Ms} / ${results.endToEnd.webhookToDestinationP99Ms}`,
-      ],
-      ...Object.entries(results.awsCallsPerDeliveredRecord).map(([k, v]): [string, string] => [
-        `calls/record ${k}`,
-        String(v),
-      ]),
-      [
-        'DynamoDB RCU / WCU per record',
-        `${results.dynamodbUnitsPerRecord.read} / ${results.dynamodbUnitsPerRecord.write}`,
-      ],
-      [
-        'SQS billed requests/record std / fifo',
-        `${results.sqsBilledRequestsPerRecord.standard} / ${results.sqsBilledRequestsPerRecord.fifo}`,
-      ],
-      ...Object.entries(results.modeledUsdPerMillionEvents)
-        .filter(([k]) => k !== 'notes')
-        .map(([k, v]): [string, string] => [`USD per 1M events: ${k}`, String(v)]),
-      ['G3 balanced', String(stats.balanced)],
-    ];
-    const width = Math.max(...rows.map(([k]) => k.length));
-    console.log(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n'));
-    console.log('\nwritten to bench/results.json');
-  } finally {
-    await runtime.stop({ drainTimeoutMs: 1000 });
-    await crm.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  const out = [
+    `Switchyard bench (${results.mode}), ${results.date}\n${machine}, Node ${process.version}; ${seconds.total} s`,
+    ...(ingest ? [ingestTable(ingest)] : []),
+    ...(pipeline ? [pipelineTables(pipeline)] : []),
+    ...(cold ? [coldTable(cold)] : []),
+    ...(scale ? [scaleTable(scale)] : []),
+    table(
+      'Targets (issue 8)',
+      ['', 'measured', ''],
+      targets.map((t): Row => [t.target, t.measured, t.met ? 'met' : 'SHORT']),
+    ),
+    '\nwritten to bench/results.json',
+  ];
+  console.log(out.join('\n'));
 }
 
 await main();
