@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import {
   CreateQueueCommand,
   DeleteMessageCommand,
@@ -14,28 +13,10 @@ import { CONSOLE_HEADERS } from '../../local/console/http.js';
 import { demoCustomer, stripeCustomerEvent } from '../../local/demo/stripe-sender.js';
 import { redrive } from '../../local/redrive.js';
 import type { HubStats } from '../../local/stats.js';
+import { cli } from '../support/cli.js';
 import { startTestHub, type TestHub } from '../support/hub.js';
 
 const now = () => Math.floor(Date.now() / 1000);
-
-/** Runs the real CLI (bin/switchyard.js through tsx), as a user would. */
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/switchyard.js', ...args], {
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 function expectBalanced(stats: HubStats): void {
   const t = stats.totals;
