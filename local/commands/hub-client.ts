@@ -10,3 +10,19 @@ export async function callHub<T>(base: string, method: 'GET' | 'POST', path: str
   if (!response.ok) throw new Error(body.message ?? `The hub answered ${response.status}`);
   return body;
 }
+
+/** Every quarantined record the hub lists (reasons, no payloads), across all pages. */
+export async function listAllQuarantined<T>(base: string): Promise<T[]> {
+  const items: T[] = [];
+  let after: string | undefined;
+  do {
+    const page = await callHub<{ items: T[]; next?: string }>(
+      base,
+      'GET',
+      `/_switchyard/ops/quarantine${after ? `?after=${encodeURIComponent(after)}` : ''}`,
+    );
+    items.push(...page.items);
+    after = page.next;
+  } while (after);
+  return items;
+}

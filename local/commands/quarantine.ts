@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { QuarantineReason } from '../../functions/core/errors.js';
-import { callHub } from './hub-client.js';
+import { callHub, listAllQuarantined } from './hub-client.js';
 
 interface Listed {
   key: string;
@@ -29,17 +29,7 @@ export function register(program: Command): void {
   url(quarantine.command('list').description('List quarantined records with their reasons'))
     .option('--json', 'print JSON')
     .action(async (options: { url: string; json?: boolean }) => {
-      const items: Listed[] = [];
-      let after: string | undefined;
-      do {
-        const page = await callHub<{ items: Listed[]; next?: string }>(
-          options.url,
-          'GET',
-          `/_switchyard/ops/quarantine${after ? `?after=${encodeURIComponent(after)}` : ''}`,
-        );
-        items.push(...page.items);
-        after = page.next;
-      } while (after);
+      const items = await listAllQuarantined<Listed>(options.url);
       if (options.json) {
         console.log(JSON.stringify(items, null, 2));
         return;

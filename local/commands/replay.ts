@@ -1,7 +1,7 @@
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import type { QuarantineReason } from '../../functions/core/errors.js';
-import { callHub } from './hub-client.js';
+import { callHub, listAllQuarantined } from './hub-client.js';
 
 interface Listed {
   key: string;
@@ -94,17 +94,7 @@ export function register(program: Command): void {
           ...(options.since !== undefined ? { since: options.since } : {}),
           ...(options.until !== undefined ? { until: options.until } : {}),
         };
-        const all: Listed[] = [];
-        let after: string | undefined;
-        do {
-          const page = await callHub<{ items: Listed[]; next?: string }>(
-            options.url,
-            'GET',
-            `/_switchyard/ops/quarantine${after ? `?after=${encodeURIComponent(after)}` : ''}`,
-          );
-          all.push(...page.items);
-          after = page.next;
-        } while (after);
+        const all = await listAllQuarantined<Listed>(options.url);
         const chosen = all.filter((item) => matches(item, filter));
         const byStage = (stage: string) => chosen.filter((i) => i.stage === stage).length;
         const summary = `${chosen.length} of ${all.length} quarantined record(s) match (route: ${byStage('route')}, deliver: ${byStage('deliver')})`;
