@@ -65,11 +65,8 @@ export function register(program: Command): void {
     .option('--all', 'replay every quarantined record')
     .action(async (key: string | undefined, options: { url: string; all?: boolean }) => {
       if (!key && !options.all) throw new Error('Name a record to replay, or pass --all');
-      const keys = key
-        ? [key]
-        : (await callHub<{ items: Listed[] }>(options.url, 'GET', '/_switchyard/ops/quarantine')).items.map(
-            (i) => i.key,
-          );
+      // Every page, not only the first hundred.
+      const keys = key ? [key] : (await listAllQuarantined<Listed>(options.url)).map((i) => i.key);
       for (const k of keys) {
         const result = await callHub<{ stage: string; eventId: string }>(
           options.url,
