@@ -95,6 +95,7 @@ export function deliverHandlerFromEnv(env: Env, shared: SharedDeps) {
     fetch: shared.fetch ?? globalThis.fetch,
     destinationName,
     destination,
+    flows: shared.config.flows,
     connector: destinationConnector(destination.connector),
     state: stateStore(env, shared),
     visibility: new SqsMessageVisibility(shared.sqs, required(env, 'SOURCE_QUEUE_URL')),

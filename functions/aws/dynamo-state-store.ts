@@ -23,6 +23,7 @@ import type {
   StateStore,
   StoredQuarantineItem,
 } from '../core/ports.js';
+import type { ShadowRecord } from '../core/shadow.js';
 
 /**
  * The state table: one DynamoDB table, single-item conditional writes only (no transactions:
@@ -34,6 +35,7 @@ import type {
  *   <entity>#<canonical id>              / CANONICAL     -> merged record, versions, revision
  *   <entity>#<canonical id>              / MAP#<dest>    -> what the destination holds
  *   QUARANTINE                           / <stage>#...   -> reasons and the payload to replay
+ *   SHADOW#<flow>                        / <dest>#<entity>#<id> -> what a shadowed flow would send
  */
 export class DynamoStateStore implements StateStore {
   constructor(
@@ -206,6 +208,41 @@ export class DynamoStateStore implements StateStore {
       }),
     );
   }
+
+  async getShadow(
+    flow: string,
+    destination: string,
+    entity: Entity,
+    id: string,
+  ): Promise<ShadowRecord | undefined> {
+    const item = await this.get(shadowPk(flow), shadowSk(destination, entity, id));
+    return item ? toShadowRecord(item) : undefined;
+  }
+
+  async putShadow(record: ShadowRecord): Promise<'written' | 'stale'> {
+    const guard =
+      'attribute_not_exists(pk) OR attribute_not_exists(versions.#source) OR versions.#source <= :version';
+    const written = await this.conditionalPut(
+      { pk: shadowPk(record.flow), sk: shadowSk(record.destination, record.entity, record.id), ...record },
+      record.revision === undefined
+        ? guard
+        : `(${guard}) AND (attribute_not_exists(#revision) OR #revision <= :revision)`,
+      record.revision === undefined
+        ? { '#source': record.source }
+        : { '#source': record.source, '#revision': 'revision' },
+      record.revision === undefined
+        ? { ':version': record.version }
+        : { ':version': record.version, ':revision': record.revision },
+    );
+    return written ? 'written' : 'stale';
+  }
+}
+
+const shadowPk = (flow: string) => `SHADOW#${flow}`;
+const shadowSk = (destination: string, entity: Entity, id: string) => `${destination}#${entity}#${id}`;
+function toShadowRecord(item: Record<string, unknown>): ShadowRecord {
+  const { pk: _pk, sk: _sk, ...record } = item;
+  return record as unknown as ShadowRecord;
 }
 
 /** Lease and cursor items of polled sources: `POLL#<source>` / `LEASE` and `CURSOR`. */
@@ -380,6 +417,40 @@ export class DynamoOpsStore implements OpsStore {
     await this.client.send(
       new PutCommand({ TableName: this.tableName, Item: { pk: 'DOCUMENT', sk: name, value } }),
     );
+  }
+
+  async listShadow(flow: string, limit: number, after?: string): Promise<Page<ShadowRecord>> {
+    const start = decodePosition(after);
+    const result = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': shadowPk(flow) },
+        ConsistentRead: true,
+        Limit: limit,
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    const next = encodePosition(result.LastEvaluatedKey);
+    return { items: (result.Items ?? []).map(toShadowRecord), ...(next ? { next } : {}) };
+  }
+
+  async markShadowPromoted(record: ShadowRecord, at: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: shadowPk(record.flow), sk: shadowSk(record.destination, record.entity, record.id) },
+          UpdateExpression: 'SET promotedAt = :at',
+          ConditionExpression: 'idempotencyKey = :key AND attribute_not_exists(promotedAt)',
+          ExpressionAttributeValues: { ':at': at, ':key': record.idempotencyKey },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 import { FatalError, TransientError } from '../core/errors.js';
-import type { DestinationCall, DestinationConnector } from './types.js';
+import type { DestinationCall, DestinationConnector, HeldRecord, ReadCall } from './types.js';
 
 /** Retry-After as seconds or an HTTP date; undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | null, now: number): number | undefined {
@@ -11,7 +11,7 @@ export function parseRetryAfter(value: string | null, now: number): number | und
 }
 
 /** The documented wire format (DESIGN.md section 5); `deleted: true` marks a tombstone. */
-export function httpDestinationBody(call: DestinationCall): string {
+export function httpDestinationBody(call: Pick<DestinationCall, 'message'>): string {
   const { message } = call;
   return JSON.stringify({
     entity: message.entity,
@@ -85,4 +85,44 @@ async function deliver(call: DestinationCall): Promise<{ destinationId?: string 
   ]);
 }
 
-export const httpConnector: DestinationConnector = { name: 'http', deliver };
+/**
+ * `GET {url}/{canonical id}`, for `shadow diff`: 404 means the destination has no such record; a
+ * 2xx JSON body is the record in the wire format. Anything else means it cannot be read this way
+ * (many endpoints only take POSTs), which the diff reports rather than guesses.
+ */
+async function read(call: ReadCall): Promise<HeldRecord> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (call.token) headers.Authorization = `Bearer ${call.token}`;
+  const url = `${call.destination.url.replace(/\/+$/, '')}/${encodeURIComponent(call.id)}`;
+  const response = await call.fetch(url, {
+    headers,
+    redirect: 'manual',
+    signal: AbortSignal.timeout(call.destination.timeoutMs),
+  });
+  const text = await response.text();
+  if (response.status === 404) return { found: false };
+  if (response.status < 200 || response.status >= 300)
+    throw new ReadError(`GET ${new URL(url).pathname} answered ${response.status}`);
+  try {
+    return { found: true, body: JSON.parse(text) as unknown };
+  } catch (error) {
+    throw new ReadError(`GET ${new URL(url).pathname} answered with a body that is not JSON`, {
+      cause: error,
+    });
+  }
+}
+
+/** The destination cannot be read this way; the message says why. */
+export class ReadError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ReadError';
+  }
+}
+
+export const httpConnector: DestinationConnector = {
+  name: 'http',
+  deliver,
+  payload: (call) => JSON.parse(httpDestinationBody(call)) as unknown,
+  read,
+};

@@ -150,4 +150,12 @@ async function deliver(request: DestinationCall): Promise<{ destinationId?: stri
   return id ? { destinationId: String(id) } : {};
 }
 
-export const hubspotDestination: DestinationConnector = { name: 'hubspot', deliver };
+export const hubspotDestination: DestinationConnector = {
+  name: 'hubspot',
+  deliver,
+  // What deliver would send: the archive of the known contact, or the contact's properties.
+  payload: ({ message, mapping }) =>
+    message.deleted
+      ? { archive: mapping?.destinationId ?? null }
+      : { properties: hubspotContactProperties(message.data) },
+};

@@ -69,8 +69,29 @@ export interface DestinationCall {
   readonly fetch: typeof fetch;
 }
 
+/** What a shadow record needs to know what would be sent: the call, without credentials or I/O. */
+export type PayloadCall = Omit<DestinationCall, 'token' | 'fetch'>;
+
+/** A read of what the destination holds for one record (for `switchyard shadow diff`). */
+export interface ReadCall {
+  readonly entity: Entity;
+  /** Canonical id. */
+  readonly id: string;
+  readonly destination: DestinationConfig;
+  readonly mapping?: DeliveryMapping;
+  readonly token?: string;
+  readonly fetch: typeof fetch;
+}
+
+/** The destination's record, in the shape of {@link DestinationConnector.payload}'s body; or none. */
+export type HeldRecord = { readonly found: false } | { readonly found: true; readonly body: unknown };
+
 /** A system Switchyard writes to. Throws TransientError or FatalError; both keep the cause. */
 export interface DestinationConnector {
   readonly name: DestinationConfig['connector'];
   deliver(call: DestinationCall): Promise<{ readonly destinationId?: string }>;
+  /** The body `deliver` would send for this call, as JSON: what a shadow record keeps. */
+  payload?(call: PayloadCall): unknown;
+  /** Reads the record the destination holds; throws when it cannot (the diff then says so). */
+  read?(call: ReadCall): Promise<HeldRecord>;
 }

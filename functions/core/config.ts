@@ -228,11 +228,37 @@ const destinationSchema = z.strictObject({
     .prefault({}),
 });
 
+/** A pilot entry: a canonical id, or `system:externalId` (matched against the record's refs). */
+const pilotId = z
+  .string()
+  .regex(/^[^\s:]+(:[^\s]+)?$/, "must be a canonical id or 'system:externalId', without spaces");
+
 const flowSchema = z.strictObject({
   name: resourceName,
   entity: z.enum(ENTITIES),
   from: z.array(resourceName).min(1),
   to: z.array(resourceName).min(1),
+  /**
+   * `shadow`: the whole pipeline runs, but deliver records what it would have sent instead of
+   * calling the destination (see `switchyard shadow diff|promote`).
+   */
+  mode: z.enum(['live', 'shadow']).default('live'),
+  /**
+   * Live for a sample only; the other records take the shadow path. `percent`: by a stable hash of
+   * the canonical id (see functions/core/shadow.ts); `ids`: canonical ids or `system:externalId`.
+   */
+  pilot: z
+    .union(
+      [
+        z.strictObject({ percent: z.number().int().min(1).max(100) }),
+        z.strictObject({ ids: z.array(pilotId).min(1).max(1000) }),
+      ],
+      {
+        error: () =>
+          "must be { percent: a whole number 1..100 } or { ids: [canonical id or 'system:externalId', ...] }",
+      },
+    )
+    .optional(),
 });
 
 const configSchema = z.strictObject({
@@ -421,6 +447,11 @@ export function loadConfig(input: unknown): SwitchyardConfig {
         );
       }
     });
+    if (flow.mode === 'shadow' && flow.pilot) {
+      problems.push(
+        `flows[${i}].pilot: a shadow flow sends nothing, so it has no pilot; set mode 'live' with the pilot (got mode "shadow" and pilot ${JSON.stringify(flow.pilot)})`,
+      );
+    }
     flow.to.forEach((destination, j) => {
       if (!(destination in config.destinations)) {
         problems.push(

@@ -1,9 +1,10 @@
 import type { DestinationConnector } from '../connectors/types.js';
-import type { DestinationConfig } from './config.js';
+import type { DestinationConfig, FlowConfig } from './config.js';
 import { contentHash, idempotencyKey } from './hashing.js';
 import type { DeliveryMessage } from './messages.js';
-import type { Clock, Log, SecretStore, StateStore } from './ports.js';
+import type { Clock, DeliveryMapping, Log, SecretStore, StateStore } from './ports.js';
 import { readToken } from './secret-values.js';
+import { deliversLive, type ShadowDecision } from './shadow.js';
 
 export interface DeliverDeps {
   readonly destinationName: string;
@@ -14,11 +15,37 @@ export interface DeliverDeps {
   readonly clock: Clock;
   readonly log: Log;
   readonly fetch: typeof fetch;
+  /**
+   * The config's flows, for their mode and pilot. A message of a flow not listed (or without
+   * flows) is delivered live.
+   */
+  readonly flows?: readonly Pick<FlowConfig, 'name' | 'mode' | 'pilot'>[];
 }
+
+type SkipReason = 'duplicate' | 'stale' | 'unchanged' | 'never_delivered';
 
 export type DeliverOutcome =
   | { readonly kind: 'delivered'; readonly idempotencyKey: string }
-  | { readonly kind: 'skipped'; readonly reason: 'duplicate' | 'stale' | 'unchanged' | 'never_delivered' };
+  | { readonly kind: 'skipped'; readonly reason: SkipReason }
+  /** A shadow flow (or a record outside a pilot's sample): recorded what would be sent, sent nothing. */
+  | { readonly kind: 'shadowed'; readonly idempotencyKey: string; readonly decision: ShadowDecision };
+
+/** What the destination holds as far as a decision is concerned: versions, revision and content. */
+type Held = Pick<DeliveryMapping, 'versions' | 'contentHash' | 'revision'>;
+
+/** Why a message needs no destination call given what is held; undefined when it needs one. */
+function skipReason(message: DeliveryMessage, hash: string, held: Held | undefined): SkipReason | undefined {
+  const applied = held?.versions[message.source];
+  if (applied !== undefined && message.version < applied) return 'stale';
+  // A snapshot of the canonical record older than the one the destination holds, from whichever
+  // source (two sources' messages can overtake each other, and a redrive or replay is late by nature).
+  if (held?.revision !== undefined && message.revision !== undefined && message.revision < held.revision) {
+    return 'stale';
+  }
+  if (held && held.contentHash === hash) return applied === message.version ? 'duplicate' : 'unchanged';
+  if (!held && message.deleted) return 'never_delivered';
+  return undefined;
+}
 
 async function bearerToken(deps: DeliverDeps): Promise<string | undefined> {
   return deps.destination.secret ? readToken(deps.secrets, deps.destination.secret) : undefined;
@@ -30,22 +57,13 @@ async function bearerToken(deps: DeliverDeps): Promise<string | undefined> {
  */
 export async function deliverMessage(message: DeliveryMessage, deps: DeliverDeps): Promise<DeliverOutcome> {
   const { destinationName: destination } = deps;
+  const flow = deps.flows?.find((f) => f.name === message.flow);
+  if (flow && !deliversLive(flow, message)) return shadowMessage(message, deps);
   const hash = contentHash({ deleted: message.deleted, data: message.data });
   const mapping = await deps.state.getMapping(destination, message.entity, message.id);
-  const applied = mapping?.versions[message.source];
-  if (applied !== undefined && message.version < applied) return { kind: 'skipped', reason: 'stale' };
-  // A snapshot of the canonical record older than the one the destination holds, from whichever
-  // source (two sources' messages can overtake each other, and a redrive or replay is late by nature).
-  if (
-    mapping?.revision !== undefined &&
-    message.revision !== undefined &&
-    message.revision < mapping.revision
-  ) {
-    return { kind: 'skipped', reason: 'stale' };
-  }
   const revision = Math.max(mapping?.revision ?? 0, message.revision ?? 0) || undefined;
-  if (mapping && mapping.contentHash === hash) {
-    if (applied === message.version) return { kind: 'skipped', reason: 'duplicate' };
+  const reason = skipReason(message, hash, mapping);
+  if (reason === 'unchanged' && mapping) {
     // Same content under a newer version: nothing to send, but remember the version so an older
     // update arriving later is recognised as stale.
     await deps.state.putMapping(
@@ -59,7 +77,7 @@ export async function deliverMessage(message: DeliveryMessage, deps: DeliverDeps
     );
     return { kind: 'skipped', reason: 'unchanged' };
   }
-  if (!mapping && message.deleted) return { kind: 'skipped', reason: 'never_delivered' };
+  if (reason) return { kind: 'skipped', reason };
 
   const key = idempotencyKey(destination, message.entity, message.id, message.source, message.version, hash);
   const token = await bearerToken(deps);
@@ -95,4 +113,49 @@ export async function deliverMessage(message: DeliveryMessage, deps: DeliverDeps
     });
   }
   return { kind: 'delivered', idempotencyKey: key };
+}
+
+/**
+ * The shadow path: the same decision deliver makes live, but against what the destination would
+ * hold had the flow been live (the latest shadow record, else the mapping), and instead of the call
+ * a shadow record. The mapping is never written, so going live starts from the same mappings and the
+ * promoted records carry the same idempotency keys.
+ */
+async function shadowMessage(message: DeliveryMessage, deps: DeliverDeps): Promise<DeliverOutcome> {
+  const { destinationName: destination } = deps;
+  const hash = contentHash({ deleted: message.deleted, data: message.data });
+  const mapping = await deps.state.getMapping(destination, message.entity, message.id);
+  const shadow = await deps.state.getShadow(message.flow, destination, message.entity, message.id);
+  const held: Held | undefined = shadow ?? mapping;
+  const reason = skipReason(message, hash, held);
+  if (reason) return { kind: 'skipped', reason };
+  const key = idempotencyKey(destination, message.entity, message.id, message.source, message.version, hash);
+  const call = {
+    message,
+    entity: message.entity,
+    idempotencyKey: key,
+    destination: deps.destination,
+    ...(mapping ? { mapping } : {}),
+  };
+  const revision = Math.max(held?.revision ?? 0, message.revision ?? 0) || undefined;
+  const decision: ShadowDecision = message.deleted ? 'delete' : mapping ? 'update' : 'create';
+  const written = await deps.state.putShadow({
+    flow: message.flow,
+    destination,
+    entity: message.entity,
+    id: message.id,
+    source: message.source,
+    version: message.version,
+    ...(revision === undefined ? {} : { revision }),
+    versions: { ...held?.versions, [message.source]: message.version },
+    contentHash: hash,
+    idempotencyKey: key,
+    payload: deps.connector.payload ? deps.connector.payload(call) : { data: message.data },
+    decision,
+    message,
+    at: deps.clock.now(),
+  });
+  // A newer record was written between the read and this write (the FIFO group makes it rare).
+  if (written === 'stale') return { kind: 'skipped', reason: 'stale' };
+  return { kind: 'shadowed', idempotencyKey: key, decision };
 }

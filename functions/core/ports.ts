@@ -1,6 +1,7 @@
 import type { Entity } from './config.js';
 import type { QuarantineReason } from './errors.js';
 import type { DeliveryMessage, Envelope } from './messages.js';
+import type { ShadowRecord } from './shadow.js';
 
 /**
  * The pipeline's ports. Core logic depends only on these; functions/aws implements them with SDK v3
@@ -105,6 +106,13 @@ export interface StateStore {
    */
   putMapping(mapping: DeliveryMapping, source: string): Promise<'written' | 'stale'>;
   putQuarantine(item: QuarantineItem): Promise<void>;
+  /** The latest shadow record of one entity for one flow destination, if any. */
+  getShadow(flow: string, destination: string, entity: Entity, id: string): Promise<ShadowRecord | undefined>;
+  /**
+   * Writes unless the stored shadow record is newer (its version from `record.source` or its
+   * revision), like putMapping: a late, older update never replaces what was recorded.
+   */
+  putShadow(record: ShadowRecord): Promise<'written' | 'stale'>;
 }
 
 /** A secret as stored: a string, or a JSON value (a list of rotating secrets, an object). */
@@ -173,6 +181,13 @@ export interface OpsStore {
   /** A small named JSON document: a backfill's position, the last quality report. */
   getDocument<T>(name: string): Promise<T | undefined>;
   putDocument(name: string, value: unknown): Promise<void>;
+  /** A flow's shadow records, a page at a time. */
+  listShadow(flow: string, limit: number, after?: string): Promise<Page<ShadowRecord>>;
+  /**
+   * Marks a shadow record promoted, only if it is still the one read (same idempotency key) and not
+   * promoted yet; false otherwise, so two promotes never both send it.
+   */
+  markShadowPromoted(record: ShadowRecord, at: number): Promise<boolean>;
 }
 
 /** A destination's circuit breaker, shared by every deliver invocation of that destination. */

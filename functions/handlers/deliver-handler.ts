@@ -155,6 +155,14 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
         telemetry.count('delivered', lane());
         telemetry.timing('endToEndLatency', lane(), deps.clock.now() - message.receivedAt);
         log.info('Delivered', { version: message.version, idempotencyKey: outcome.idempotencyKey });
+      } else if (outcome.kind === 'shadowed') {
+        // Terminal for this record (G3): counted as skipped, reason `shadow`; a promote re-enters it.
+        telemetry.count('skipped', { ...lane(), reason: 'shadow' });
+        log.info('Shadowed', {
+          version: message.version,
+          idempotencyKey: outcome.idempotencyKey,
+          decision: outcome.decision,
+        });
       } else {
         telemetry.count('skipped', { ...lane(), reason: outcome.reason });
         log.info('Skipped', { version: message.version, reason: outcome.reason });

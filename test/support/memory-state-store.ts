@@ -6,6 +6,7 @@ import type {
   QuarantineItem,
   StateStore,
 } from '../../functions/core/ports.js';
+import type { ShadowRecord } from '../../functions/core/shadow.js';
 
 type Method = keyof StateStore;
 
@@ -23,6 +24,8 @@ export class MemoryStateStore implements StateStore {
   readonly mappings = new Map<string, DeliveryMapping>();
   /** Keyed like the table: stage, source, event and target, so a re-quarantine overwrites. */
   readonly quarantine = new Map<string, QuarantineItem>();
+  /** Keyed like the table: flow, destination, entity and id (the latest record per entity). */
+  readonly shadows = new Map<string, ShadowRecord>();
   readonly calls: Record<Method, number> = {
     getXref: 0,
     claimXref: 0,
@@ -34,6 +37,8 @@ export class MemoryStateStore implements StateStore {
     getMapping: 0,
     putMapping: 0,
     putQuarantine: 0,
+    getShadow: 0,
+    putShadow: 0,
   };
 
   private async enter(method: Method): Promise<void> {
@@ -127,5 +132,28 @@ export class MemoryStateStore implements StateStore {
       ? `${item.flow}#${item.destination}`
       : `route${item.recordId ? `#${item.recordId}` : ''}`;
     this.quarantine.set(`${item.stage}#${item.source}#${item.eventId}#${target}`, structuredClone(item));
+  }
+
+  async getShadow(
+    flow: string,
+    destination: string,
+    entity: Entity,
+    id: string,
+  ): Promise<ShadowRecord | undefined> {
+    await this.enter('getShadow');
+    const record = this.shadows.get(`${flow}#${destination}#${entity}#${id}`);
+    return record === undefined ? undefined : structuredClone(record);
+  }
+
+  async putShadow(record: ShadowRecord): Promise<'written' | 'stale'> {
+    await this.enter('putShadow');
+    const key = `${record.flow}#${record.destination}#${record.entity}#${record.id}`;
+    const stored = this.shadows.get(key);
+    const storedVersion = stored?.versions[record.source];
+    if (storedVersion !== undefined && storedVersion > record.version) return 'stale';
+    if (record.revision !== undefined && stored?.revision !== undefined && stored.revision > record.revision)
+      return 'stale';
+    this.shadows.set(key, structuredClone(record));
+    return 'written';
   }
 }
