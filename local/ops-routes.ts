@@ -7,6 +7,7 @@ import {
   qualityReport,
   replayQuarantined,
 } from '../functions/core/ops.js';
+import { promoteShadow, shadowDiff } from '../functions/core/shadow-ops.js';
 import { deriveTopology } from '../functions/core/topology.js';
 
 /**
@@ -20,6 +21,8 @@ import { deriveTopology } from '../functions/core/topology.js';
  *   GET  /_switchyard/ops/quality?entity=&source=   the data quality report
  *   POST /_switchyard/ops/redrives                  records a redrive: {queue, moved, by, error?}
  *   GET  /_switchyard/ops/redrives[?limit=]         the recorded redrives, newest first
+ *   GET  /_switchyard/ops/shadow/<flow>/diff        what a shadow flow would change at its destinations
+ *   POST /_switchyard/ops/shadow/<flow>/promote     send what it recorded, now that it is live
  */
 export type OpsRoutes = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean>;
 
@@ -141,6 +144,12 @@ export function createOpsRoutes(deps: OpsDeps): OpsRoutes {
         if (source && !deps.config.sources[source])
           return send(res, 400, { error: 'bad_source', message: `No source named "${source}"` });
         return send(res, 200, await qualityReport(deps, { entity, ...(source ? { source } : {}) }));
+      }
+      if (rest[0] === 'shadow' && rest.length === 3 && rest[2] === 'diff' && req.method === 'GET') {
+        return send(res, 200, await shadowDiff(rest[1] ?? '', deps));
+      }
+      if (rest[0] === 'shadow' && rest.length === 3 && rest[2] === 'promote' && req.method === 'POST') {
+        return send(res, 200, await promoteShadow(rest[1] ?? '', deps));
       }
       if (rest[0] === 'redrives' && rest.length === 1 && req.method === 'POST') {
         const at = new Date(deps.clock.now()).toISOString();

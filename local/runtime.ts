@@ -329,6 +329,9 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
       ),
       telemetry,
       clock: options.clock ?? systemClock,
+      secrets: options.secrets,
+      // Not the traced fetch: a diff's reads are no event's destination calls.
+      fetch: options.fetch ?? globalThis.fetch,
     }),
   });
   const url = await listen(server, options.host ?? '127.0.0.1', options.port ?? 3000);

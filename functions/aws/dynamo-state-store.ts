@@ -452,6 +452,23 @@ export class DynamoOpsStore implements OpsStore {
       throw error;
     }
   }
+
+  async clearShadowPromoted(record: ShadowRecord, at: number): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: shadowPk(record.flow), sk: shadowSk(record.destination, record.entity, record.id) },
+          UpdateExpression: 'REMOVE promotedAt',
+          ConditionExpression: 'promotedAt = :at',
+          ExpressionAttributeValues: { ':at': at },
+        }),
+      );
+    } catch (error) {
+      // A newer shadow record replaced it meanwhile: nothing of ours to undo.
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    }
+  }
 }
 
 /** Circuit breakers: `BREAKER#<destination>` / `BREAKER`. Last writer wins: it is a brake, not a lock. */

@@ -5,6 +5,7 @@ import type {
   DeliveryQueues,
   InboundQueue,
   OpsStore,
+  SecretStore,
   StoredQuarantineItem,
   Telemetry,
 } from './ports.js';
@@ -20,6 +21,9 @@ export interface OpsDeps {
   readonly deliveryQueues: DeliveryQueues;
   readonly telemetry: Telemetry;
   readonly clock: Clock;
+  /** For `shadow diff`, which reads destinations: their tokens and the fetch to call them with. */
+  readonly secrets?: SecretStore;
+  readonly fetch?: typeof fetch;
 }
 
 export class OpsError extends Error {

@@ -188,6 +188,8 @@ export interface OpsStore {
    * promoted yet; false otherwise, so two promotes never both send it.
    */
   markShadowPromoted(record: ShadowRecord, at: number): Promise<boolean>;
+  /** Undoes a mark whose record could not be queued, so the next promote sends it. */
+  clearShadowPromoted(record: ShadowRecord, at: number): Promise<void>;
 }
 
 /** A destination's circuit breaker, shared by every deliver invocation of that destination. */

@@ -30,7 +30,10 @@ export interface CrmFault {
 
 export interface CrmDestination {
   readonly url: string;
+  /** The writes (POSTs) it received; reads are in `reads`. */
   readonly calls: CrmCall[];
+  /** The ids read with `GET /api/contacts/{id}` (what `shadow diff` does), in order. */
+  readonly reads: string[];
   readonly contacts: Map<string, CrmContact>;
   /** Queue faults; they are consumed in order, one request at a time. */
   fail(fault: CrmFault): void;
@@ -59,6 +62,7 @@ export async function startCrmDestination(
   } = {},
 ): Promise<CrmDestination> {
   const calls: CrmCall[] = [];
+  const reads: string[] = [];
   const contacts = new Map<string, CrmContact>();
   const faults: { status: number; left: number; retryAfterSeconds?: number; body?: string }[] = [];
   const answered = new Map<string, { status: number; body: string }>();
@@ -76,6 +80,27 @@ export async function startCrmDestination(
         res.end(text);
       };
       if (options.delayMs) await new Promise((resolve) => setTimeout(resolve, options.delayMs));
+      const read = req.method === 'GET' ? /^\/api\/contacts\/([^/?]+)$/.exec(req.url ?? '') : null;
+      if (read?.[1] !== undefined) {
+        // A read changes nothing, so it is kept apart from the writes in `calls`.
+        const id = decodeURIComponent(read[1]);
+        reads.push(id);
+        res.setHeader('content-type', 'application/json');
+        if (options.token && headers.authorization !== `Bearer ${options.token}`)
+          return res.writeHead(401).end(JSON.stringify({ error: 'bad token' }));
+        const contact = contacts.get(id);
+        if (!contact) return res.writeHead(404).end(JSON.stringify({ error: 'no such contact' }));
+        return res.writeHead(200).end(
+          JSON.stringify({
+            entity: 'customer',
+            id: contact.id,
+            version: contact.version,
+            ...(contact.deleted ? { deleted: true } : {}),
+            data: contact.data,
+            crmId: contact.crmId,
+          }),
+        );
+      }
       try {
         body = await readJson(req);
       } catch {
@@ -125,6 +150,7 @@ export async function startCrmDestination(
   return {
     url: `${url}/api/contacts`,
     calls,
+    reads,
     contacts,
     outage(status) {
       down = status;
