@@ -176,7 +176,9 @@ export async function shadowDiff(flowName: string, deps: OpsDeps): Promise<Shado
     if (!destination || !connector?.read || !deps.fetch) {
       const reason = !destination
         ? `destination "${record.destination}" is no longer in the config`
-        : `the ${destination.connector} connector cannot read records`;
+        : !connector?.read
+          ? `the ${destination.connector} connector cannot read records`
+          : 'this hub has no fetch to read destinations with';
       items.push({ ...base, outcome: 'cannot-read', reason });
       continue;
     }

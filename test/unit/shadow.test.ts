@@ -6,9 +6,21 @@ import { type DeliverDeps, deliverMessage } from '../../functions/core/deliver.j
 import { ConfigError } from '../../functions/core/errors.js';
 import { contentHash, idempotencyKey, sha256Hex } from '../../functions/core/hashing.js';
 import type { DeliveryMessage } from '../../functions/core/messages.js';
+import type { OpsDeps } from '../../functions/core/ops.js';
+import type { OpsStore } from '../../functions/core/ports.js';
 import { deliversLive, sampleBucket } from '../../functions/core/shadow.js';
+import { differingFields, promoteShadow, shadowDiff } from '../../functions/core/shadow-ops.js';
 import { baseConfigInput, CRM_TOKEN, CRM_TOKEN_NAME, testConfig } from '../support/config.js';
-import { fakeFetch, jsonResponse, ManualClock, MemoryLog, MemorySecretStore } from '../support/fakes.js';
+import {
+  fakeFetch,
+  jsonResponse,
+  ManualClock,
+  MemoryDeliveryQueues,
+  MemoryInboundQueue,
+  MemoryLog,
+  MemorySecretStore,
+  MemoryTelemetry,
+} from '../support/fakes.js';
 import { MemoryStateStore } from '../support/memory-state-store.js';
 
 function configError(input: unknown): ConfigError {
@@ -270,5 +282,194 @@ describe('deliver on a shadow flow', () => {
       properties: { email: 'jenny.rosen@example.com', firstname: 'Jenny', lastname: 'Rosen' },
     });
     expect(fake.calls).toHaveLength(0);
+  });
+});
+
+/** The shadow slice of the OpsStore over the memory store's shadow records (other reads unused here). */
+function shadowOps(state: MemoryStateStore): OpsStore {
+  const unused = () => {
+    throw new Error('not used by shadow operations');
+  };
+  return {
+    listQuarantine: unused,
+    getQuarantine: unused,
+    deleteQuarantine: unused,
+    scanCanonical: unused,
+    listPossibleDuplicates: unused,
+    getDocument: unused,
+    putDocument: unused,
+    async listShadow(flow, limit, after) {
+      const all = [...state.shadows.values()].filter((r) => r.flow === flow);
+      const start = Number(after ?? 0);
+      const next = start + limit < all.length ? String(start + limit) : undefined;
+      return { items: structuredClone(all.slice(start, start + limit)), ...(next ? { next } : {}) };
+    },
+    async markShadowPromoted(record, at) {
+      const key = `${record.flow}#${record.destination}#${record.entity}#${record.id}`;
+      const stored = state.shadows.get(key);
+      if (!stored || stored.idempotencyKey !== record.idempotencyKey || stored.promotedAt !== undefined)
+        return false;
+      state.shadows.set(key, { ...stored, promotedAt: at });
+      return true;
+    },
+    async clearShadowPromoted(record, at) {
+      const key = `${record.flow}#${record.destination}#${record.entity}#${record.id}`;
+      const stored = state.shadows.get(key);
+      if (stored?.promotedAt === at) {
+        const { promotedAt: _promotedAt, ...rest } = stored;
+        state.shadows.set(key, rest);
+      }
+    },
+  };
+}
+
+describe('shadow promote and diff', () => {
+  let state: MemoryStateStore;
+  let queues: MemoryDeliveryQueues;
+  let telemetry: MemoryTelemetry;
+  const clock = new ManualClock();
+
+  beforeEach(() => {
+    state = new MemoryStateStore();
+    queues = new MemoryDeliveryQueues();
+    telemetry = new MemoryTelemetry();
+  });
+
+  async function record(flowMode: Pick<FlowConfig, 'name' | 'mode'>, ids: string[]): Promise<void> {
+    const destination = testConfig().destinations.crm;
+    if (!destination) throw new Error('test config has no crm');
+    for (const id of ids) {
+      await deliverMessage(message({ id, sourceId: `cus_${id}` }), {
+        destinationName: 'crm',
+        destination,
+        connector: httpConnector,
+        state,
+        secrets: new MemorySecretStore({ [CRM_TOKEN_NAME]: CRM_TOKEN }),
+        clock,
+        log: new MemoryLog(),
+        fetch: fakeFetch(jsonResponse(500)).fetch,
+        flows: [{ ...flowMode, mode: 'shadow' }],
+      });
+    }
+  }
+
+  function opsDeps(
+    flow: Record<string, unknown>,
+    fetch?: typeof globalThis.fetch,
+    destinations?: SwitchyardConfigInput['destinations'],
+  ): OpsDeps {
+    return {
+      config: loadConfig({
+        ...withFlow({ to: ['crm'], ...flow }),
+        ...(destinations ? { destinations } : {}),
+      }),
+      ops: shadowOps(state),
+      inbound: new MemoryInboundQueue(),
+      deliveryQueues: queues,
+      telemetry,
+      clock,
+      secrets: new MemorySecretStore({ [CRM_TOKEN_NAME]: CRM_TOKEN }),
+      ...(fetch ? { fetch } : {}),
+    };
+  }
+
+  it('refuses while the flow is in shadow mode, and names an unknown flow', async () => {
+    await record({ name: 'customers', mode: 'shadow' }, ['a']);
+    await expect(promoteShadow('customers', opsDeps({ mode: 'shadow' }))).rejects.toThrow(
+      `Flow "customers" is in shadow mode`,
+    );
+    await expect(promoteShadow('nope', opsDeps({}))).rejects.toThrow(
+      'No flow named "nope" (flows: customers)',
+    );
+    expect(queues.sent).toHaveLength(0);
+  });
+
+  it('sends each recorded message once, with its routedFrom fixed and counted as routed', async () => {
+    await record({ name: 'customers', mode: 'shadow' }, ['a', 'b']);
+    const first = await promoteShadow('customers', opsDeps({}));
+    expect(first).toMatchObject({ promoted: 2, alreadyPromoted: 0, outsideSample: 0 });
+    expect(queues.sent.map((m) => [m.id, m.routedFrom])).toEqual([
+      ['a', `promote:${state.shadows.get('customers#crm#customer#a')?.idempotencyKey}`],
+      ['b', `promote:${state.shadows.get('customers#crm#customer#b')?.idempotencyKey}`],
+    ]);
+    expect(telemetry.total('routed', { flow: 'customers', destination: 'crm' })).toBe(2);
+    expect(await promoteShadow('customers', opsDeps({}))).toMatchObject({ promoted: 0, alreadyPromoted: 2 });
+    expect(queues.sent).toHaveLength(2);
+    expect(telemetry.total('routed')).toBe(2);
+  });
+
+  it('leaves records outside a pilot sample recorded, and promotes them once the pilot includes them', async () => {
+    await record({ name: 'customers', mode: 'shadow' }, ['a', 'b']);
+    expect(await promoteShadow('customers', opsDeps({ pilot: { ids: ['stripe:cus_a'] } }))).toMatchObject({
+      promoted: 1,
+      outsideSample: 1,
+    });
+    expect(await promoteShadow('customers', opsDeps({ pilot: { ids: ['a', 'b'] } }))).toMatchObject({
+      promoted: 1,
+      alreadyPromoted: 1,
+    });
+    expect(queues.sent.map((m) => m.id)).toEqual(['a', 'b']);
+  });
+
+  it('unmarks what it could not queue, so the next promote sends it', async () => {
+    await record({ name: 'customers', mode: 'shadow' }, ['a']);
+    queues.failWith = new Error('queue down');
+    await expect(promoteShadow('customers', opsDeps({}))).rejects.toThrow('queue down');
+    expect(telemetry.total('routed')).toBe(0);
+    queues.failWith = undefined;
+    expect(await promoteShadow('customers', opsDeps({}))).toMatchObject({ promoted: 1 });
+  });
+
+  it('diffs each record against what the destination holds: create, update (which fields), unchanged, cannot read', async () => {
+    await record({ name: 'customers', mode: 'shadow' }, ['new', 'changed', 'same', 'locked']);
+    const held = (id: string, name: string) =>
+      jsonResponse(200, { entity: 'customer', id, data: { ...message().data, name } });
+    const fake = fakeFetch((call) => {
+      const id = call.url.split('/').at(-1);
+      if (id === 'new') return jsonResponse(404, { error: 'no such contact' });
+      if (id === 'changed') return held('changed', 'Someone Else');
+      if (id === 'same') return held('same', 'Jenny Rosen');
+      return jsonResponse(405, { error: 'method not allowed' });
+    });
+    const diff = await shadowDiff('customers', opsDeps({}, fake.fetch));
+    expect(diff.summary).toEqual({
+      records: 4,
+      wouldCreate: 1,
+      wouldUpdate: 1,
+      unchanged: 1,
+      cannotRead: 1,
+      promoted: 0,
+    });
+    const byId = Object.fromEntries(diff.items.map((i) => [i.id, i]));
+    expect(byId.changed?.fields).toEqual(['name']);
+    expect(byId.locked?.reason).toBe('GET /api/contacts/locked answered 405');
+    expect(
+      fake.calls.every((c) => c.method === 'GET' && c.headers.Authorization === `Bearer ${CRM_TOKEN}`),
+    ).toBe(true);
+  });
+
+  it('says cannot read, without calling, for a connector that cannot read', async () => {
+    await record({ name: 'customers', mode: 'shadow' }, ['a']);
+    const fake = fakeFetch(jsonResponse(200, {}));
+    const hubspot = {
+      crm: { connector: 'hubspot' as const, url: 'https://api.hubapi.com', secret: CRM_TOKEN_NAME },
+    };
+    const diff = await shadowDiff('customers', opsDeps({}, fake.fetch, hubspot));
+    expect(diff.items.map((i) => [i.outcome, i.reason])).toEqual([
+      ['cannot-read', 'the hubspot connector cannot read records'],
+    ]);
+    expect(diff.summary.cannotRead).toBe(1);
+    expect(fake.calls).toHaveLength(0);
+  });
+});
+
+describe('differingFields', () => {
+  it('compares data (or properties) and the deleted flag, deeply', () => {
+    expect(differingFields({ data: { a: 1, b: { c: 2 } } }, { data: { b: { c: 2 }, a: 1 } })).toEqual([]);
+    expect(differingFields({ data: { a: 1, b: 2 } }, { data: { a: 1 } })).toEqual(['b']);
+    expect(differingFields({ deleted: true, data: {} }, { data: {} })).toEqual(['deleted']);
+    expect(differingFields({ properties: { email: 'x' } }, { properties: { email: 'y' } })).toEqual([
+      'email',
+    ]);
   });
 });
