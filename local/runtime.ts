@@ -4,7 +4,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { DynamoOpsStore } from '../functions/aws/dynamo-state-store.js';
+import { DynamoOpsStore, DynamoStateStore } from '../functions/aws/dynamo-state-store.js';
 import { SqsDeliveryQueues, SqsInboundQueue } from '../functions/aws/sqs.js';
 import type { SwitchyardConfig } from '../functions/core/config.js';
 import type { PollResult } from '../functions/core/poll.js';
@@ -330,6 +330,11 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
       telemetry,
       clock: options.clock ?? systemClock,
       secrets: options.secrets,
+      mappings: new DynamoStateStore(
+        handlerDynamo,
+        provisioned.tableName,
+        config.quarantine.retentionDays * 86_400,
+      ),
       // Not the traced fetch: a diff's reads are no event's destination calls.
       fetch: options.fetch ?? globalThis.fetch,
     }),

@@ -1,6 +1,6 @@
 import { FatalError, TransientError } from '../core/errors.js';
-import { parseRetryAfter } from './http.js';
-import type { DestinationCall, DestinationConnector } from './types.js';
+import { parseRetryAfter, ReadError } from './http.js';
+import type { DestinationCall, DestinationConnector, HeldRecord, ReadCall } from './types.js';
 
 interface CanonicalCustomer {
   email?: string;
@@ -150,9 +150,53 @@ async function deliver(request: DestinationCall): Promise<{ destinationId?: stri
   return id ? { destinationId: String(id) } : {};
 }
 
+/**
+ * For `shadow diff`: the contact HubSpot holds, by its id when the hub knows it, else by the email
+ * the payload would upsert, with only the properties the payload would set (HubSpot always adds a
+ * few of its own).
+ */
+async function read(request: ReadCall): Promise<HeldRecord> {
+  const properties = ((request.payload ?? {}) as { properties?: Record<string, string> }).properties ?? {};
+  const known = request.mapping?.destinationId;
+  const key = known ?? properties.email;
+  if (!key) throw new ReadError('no HubSpot id or email to find the contact by');
+  const query = new URLSearchParams({
+    ...(known ? {} : { idProperty: 'email' }),
+    properties: Object.keys(properties).join(','),
+  });
+  const base = request.destination.url.replace(/\/+$/, '');
+  const response = await request.fetch(
+    `${base}/crm/v3/objects/contacts/${encodeURIComponent(key)}?${query}`,
+    {
+      headers: {
+        accept: 'application/json',
+        ...(request.token ? { authorization: `Bearer ${request.token}` } : {}),
+      },
+      redirect: 'manual',
+      signal: AbortSignal.timeout(request.destination.timeoutMs),
+    },
+  );
+  const text = await response.text();
+  if (response.status === 404) return { found: false };
+  if (response.status < 200 || response.status >= 300)
+    throw new ReadError(`HubSpot answered ${response.status} to the contact read`);
+  let held: { properties?: Record<string, unknown>; archived?: boolean };
+  try {
+    held = JSON.parse(text) as typeof held;
+  } catch (error) {
+    throw new ReadError('HubSpot answered the contact read with a body that is not JSON', { cause: error });
+  }
+  if (held.archived) return { found: false };
+  const wanted = Object.fromEntries(
+    Object.keys(properties).map((name) => [name, held.properties?.[name] ?? '']),
+  );
+  return { found: true, body: { properties: wanted } };
+}
+
 export const hubspotDestination: DestinationConnector = {
   name: 'hubspot',
   deliver,
+  read,
   // What deliver would send: the archive of the known contact, or the contact's properties.
   payload: ({ message, mapping }) =>
     message.deleted

@@ -79,6 +79,8 @@ export interface ReadCall {
   readonly id: string;
   readonly destination: DestinationConfig;
   readonly mapping?: DeliveryMapping;
+  /** The body that would be sent (HubSpot finds a contact by the email in it). */
+  readonly payload?: unknown;
   readonly token?: string;
   readonly fetch: typeof fetch;
 }

@@ -6,6 +6,7 @@ import type {
   InboundQueue,
   OpsStore,
   SecretStore,
+  StateStore,
   StoredQuarantineItem,
   Telemetry,
 } from './ports.js';
@@ -24,6 +25,8 @@ export interface OpsDeps {
   /** For `shadow diff`, which reads destinations: their tokens and the fetch to call them with. */
   readonly secrets?: SecretStore;
   readonly fetch?: typeof fetch;
+  /** For `shadow diff`: the mappings, so a destination is read by the id it gave the record. */
+  readonly mappings?: Pick<StateStore, 'getMapping'>;
 }
 
 export class OpsError extends Error {

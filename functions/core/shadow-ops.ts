@@ -185,10 +185,13 @@ export async function shadowDiff(flowName: string, deps: OpsDeps): Promise<Shado
     try {
       const token =
         destination.secret && deps.secrets ? await readToken(deps.secrets, destination.secret) : undefined;
+      const mapping = await deps.mappings?.getMapping(record.destination, record.entity, record.id);
       const held = await connector.read({
         entity: record.entity,
         id: record.id,
         destination,
+        ...(mapping ? { mapping } : {}),
+        payload: record.payload,
         ...(token === undefined ? {} : { token }),
         fetch: deps.fetch,
       });

@@ -111,6 +111,27 @@ export async function startHubSpotApi(options: { token: string }): Promise<HubSp
           ...(errors.length > 0 ? { errors, numErrors: errors.length } : {}),
         });
       }
+      const read = /^\/crm\/v3\/objects\/contacts\/([^/]+)$/.exec(path);
+      if (req.method === 'GET' && read?.[1] !== undefined) {
+        // By id, or by email with ?idProperty=email; only the properties asked for, as HubSpot does.
+        const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+        const key = decodeURIComponent(read[1]);
+        const found =
+          query.get('idProperty') === 'email'
+            ? contacts.get(key)
+            : [...contacts.values()].find((c) => c.id === key);
+        if (!found || found.archived)
+          return reply(404, { status: 'error', category: 'OBJECT_NOT_FOUND', message: `No contact ${key}` });
+        const asked = (query.get('properties') ?? '').split(',').filter(Boolean);
+        return reply(200, {
+          id: found.id,
+          properties: {
+            ...Object.fromEntries(asked.map((name) => [name, found.properties[name] ?? null])),
+            hs_object_id: found.id,
+          },
+          archived: false,
+        });
+      }
       const byId = /^\/crm\/v3\/objects\/contacts\/(\w+)$/.exec(path);
       if (req.method === 'PATCH' && byId) {
         const contact = [...contacts.entries()].find(([, c]) => c.id === byId[1]);

@@ -10,6 +10,7 @@ import type { OpsDeps } from '../../functions/core/ops.js';
 import type { OpsStore } from '../../functions/core/ports.js';
 import { deliversLive, sampleBucket } from '../../functions/core/shadow.js';
 import { differingFields, promoteShadow, shadowDiff } from '../../functions/core/shadow-ops.js';
+import { startHubSpotApi } from '../../local/demo/hubspot-api.js';
 import { baseConfigInput, CRM_TOKEN, CRM_TOKEN_NAME, testConfig } from '../support/config.js';
 import {
   fakeFetch,
@@ -448,15 +449,18 @@ describe('shadow promote and diff', () => {
     ).toBe(true);
   });
 
-  it('says cannot read, without calling, for a connector that cannot read', async () => {
+  it('says cannot read, without calling, for a destination no longer in the config', async () => {
     await record({ name: 'customers', mode: 'shadow' }, ['a']);
     const fake = fakeFetch(jsonResponse(200, {}));
-    const hubspot = {
-      crm: { connector: 'hubspot' as const, url: 'https://api.hubapi.com', secret: CRM_TOKEN_NAME },
-    };
-    const diff = await shadowDiff('customers', opsDeps({}, fake.fetch, hubspot));
+    const diff = await shadowDiff('customers', {
+      ...opsDeps({}, fake.fetch),
+      config: loadConfig({
+        ...withFlow({ to: ['erp'] }),
+        destinations: { erp: { connector: 'http', url: 'https://erp.example.com/api/customers' } },
+      }),
+    });
     expect(diff.items.map((i) => [i.outcome, i.reason])).toEqual([
-      ['cannot-read', 'the hubspot connector cannot read records'],
+      ['cannot-read', 'destination "crm" is no longer in the config'],
     ]);
     expect(diff.summary.cannotRead).toBe(1);
     expect(fake.calls).toHaveLength(0);
@@ -471,5 +475,100 @@ describe('differingFields', () => {
     expect(differingFields({ properties: { email: 'x' } }, { properties: { email: 'y' } })).toEqual([
       'email',
     ]);
+  });
+});
+
+describe('shadow diff against a HubSpot-like API', () => {
+  it('reads contacts by email (or by the id the mapping holds) and compares only the properties it would set', async () => {
+    const hubspot = await startHubSpotApi({ token: CRM_TOKEN });
+    try {
+      const state = new MemoryStateStore();
+      const clock = new ManualClock();
+      const config = loadConfig({
+        ...baseConfigInput(),
+        destinations: { crm: { connector: 'hubspot', url: hubspot.url, secret: CRM_TOKEN_NAME } },
+        flows: [{ name: 'customers', entity: 'customer', from: ['stripe'], to: ['crm'], mode: 'shadow' }],
+      });
+      const destination = config.destinations.crm;
+      if (!destination) throw new Error('no crm');
+      const customer = (id: string, email: string, name: string) =>
+        message({ id, sourceId: `cus_${id}`, data: { email, name, refs: { stripe: `cus_${id}` } } });
+      for (const m of [
+        customer('new', 'new@example.com', 'New Person'),
+        customer('renamed', 'renamed@example.com', 'Ada Lovelace'),
+        customer('same', 'same@example.com', 'Grace Hopper'),
+        customer('moved', 'moved.now@example.com', 'Ken Thompson'),
+      ]) {
+        await deliverMessage(m, {
+          destinationName: 'crm',
+          destination,
+          connector: hubspotDestination,
+          state,
+          secrets: new MemorySecretStore({ [CRM_TOKEN_NAME]: CRM_TOKEN }),
+          clock,
+          log: new MemoryLog(),
+          fetch,
+          flows: config.flows,
+        });
+      }
+      expect(hubspot.calls).toHaveLength(0);
+      const contact = (id: string, properties: Record<string, string>) => ({
+        id,
+        properties,
+        archived: false,
+        writes: 1,
+      });
+      hubspot.contacts.set(
+        'renamed@example.com',
+        contact('101', { email: 'renamed@example.com', firstname: 'Ada', lastname: 'King' }),
+      );
+      hubspot.contacts.set(
+        'same@example.com',
+        contact('102', { email: 'same@example.com', firstname: 'Grace', lastname: 'Hopper' }),
+      );
+      // Known to the hub by its HubSpot id, under its old email: read by id, so an email change is an update.
+      hubspot.contacts.set(
+        'moved@example.com',
+        contact('103', { email: 'moved@example.com', firstname: 'Ken', lastname: 'Thompson' }),
+      );
+      await state.putMapping(
+        {
+          destination: 'crm',
+          entity: 'customer',
+          id: 'moved',
+          destinationId: '103',
+          versions: { stripe: 1 },
+          contentHash: 'x',
+          updatedAt: 0,
+        },
+        'stripe',
+      );
+      const diff = await shadowDiff('customers', {
+        config,
+        ops: shadowOps(state),
+        inbound: new MemoryInboundQueue(),
+        deliveryQueues: new MemoryDeliveryQueues(),
+        telemetry: new MemoryTelemetry(),
+        clock,
+        secrets: new MemorySecretStore({ [CRM_TOKEN_NAME]: CRM_TOKEN }),
+        fetch,
+        mappings: state,
+      });
+      const byId = Object.fromEntries(diff.items.map((i) => [i.id, [i.outcome, i.fields]]));
+      expect(byId).toEqual({
+        new: ['create', undefined],
+        renamed: ['update', ['lastname']],
+        same: ['unchanged', undefined],
+        moved: ['update', ['email']],
+      });
+      expect(hubspot.calls.map((c) => c.path)).toEqual(
+        expect.arrayContaining([
+          '/crm/v3/objects/contacts/103',
+          '/crm/v3/objects/contacts/new%40example.com',
+        ]),
+      );
+    } finally {
+      await hubspot.stop();
+    }
   });
 });
