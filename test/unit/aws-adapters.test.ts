@@ -7,10 +7,16 @@ import {
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DynamoStateStore } from '../../functions/aws/dynamo-state-store.js';
+import { DynamoOpsStore, DynamoStateStore } from '../../functions/aws/dynamo-state-store.js';
 import { SecretsManagerStore } from '../../functions/aws/secrets.js';
 import { SqsDeliveryQueues, SqsInboundQueue, SqsMessageVisibility } from '../../functions/aws/sqs.js';
 import { backoffSeconds } from '../../functions/core/backoff.js';
@@ -18,6 +24,7 @@ import { TransientError } from '../../functions/core/errors.js';
 import { deduplicationId } from '../../functions/core/hashing.js';
 import type { DeliveryMessage, Envelope } from '../../functions/core/messages.js';
 import type { CanonicalItem, DeliveryMapping } from '../../functions/core/ports.js';
+import type { ShadowRecord } from '../../functions/core/shadow.js';
 
 const region = 'eu-west-1';
 const credentials = { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret' };
@@ -460,5 +467,87 @@ describe('backoffSeconds', () => {
 
   it('treats attempt 0 or below as the first attempt', () => {
     expect(backoffSeconds(0, policy, undefined, () => 0.999_999)).toBeCloseTo(2, 4);
+  });
+});
+
+describe('DynamoStateStore and DynamoOpsStore: shadow records', () => {
+  const doc = DynamoDBDocumentClient.from(new DynamoDBClient({ region, credentials }), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  const ddbMock = mockClient(doc);
+  const store = new DynamoStateStore(doc, 'acme-state', 14 * 86_400);
+  const ops = new DynamoOpsStore(doc, 'acme-state');
+  const record: ShadowRecord = {
+    flow: 'customers',
+    destination: 'crm',
+    entity: 'customer',
+    id: 'cust-1',
+    source: 'stripe',
+    version: 5,
+    revision: 3,
+    versions: { stripe: 5 },
+    contentHash: 'abc',
+    idempotencyKey: 'sy-key',
+    payload: { data: {} },
+    decision: 'create',
+    message: deliveryMessage(1),
+    at: 1000,
+  };
+
+  beforeEach(() => {
+    ddbMock.reset();
+  });
+
+  it('writes a shadow record behind the version and revision guard, and reports stale when it fails', async () => {
+    ddbMock.on(PutCommand).resolves({});
+    expect(await store.putShadow(record)).toBe('written');
+    expect(ddbMock.commandCalls(PutCommand)[0]?.args[0].input).toEqual({
+      TableName: 'acme-state',
+      Item: { pk: 'SHADOW#customers', sk: 'crm#customer#cust-1', ...record },
+      ConditionExpression:
+        '(attribute_not_exists(pk) OR attribute_not_exists(versions.#source) OR versions.#source <= :version) AND (attribute_not_exists(#revision) OR #revision <= :revision)',
+      ExpressionAttributeNames: { '#source': 'stripe', '#revision': 'revision' },
+      ExpressionAttributeValues: { ':version': 5, ':revision': 3 },
+    });
+    ddbMock.on(PutCommand).rejects(conditionFailed());
+    expect(await store.putShadow(record)).toBe('stale');
+  });
+
+  it('reads a shadow record back without its keys', async () => {
+    ddbMock
+      .on(GetCommand)
+      .resolves({ Item: { pk: 'SHADOW#customers', sk: 'crm#customer#cust-1', ...record } });
+    expect(await store.getShadow('customers', 'crm', 'customer', 'cust-1')).toEqual(record);
+  });
+
+  it('marks a record promoted only if it is still the one read and not promoted yet', async () => {
+    ddbMock.on(UpdateCommand).resolves({});
+    expect(await ops.markShadowPromoted(record, 2000)).toBe(true);
+    expect(ddbMock.commandCalls(UpdateCommand)[0]?.args[0].input).toEqual({
+      TableName: 'acme-state',
+      Key: { pk: 'SHADOW#customers', sk: 'crm#customer#cust-1' },
+      UpdateExpression: 'SET promotedAt = :at',
+      ConditionExpression: 'idempotencyKey = :key AND attribute_not_exists(promotedAt)',
+      ExpressionAttributeValues: { ':at': 2000, ':key': 'sy-key' },
+    });
+    ddbMock.on(UpdateCommand).rejects(conditionFailed());
+    expect(await ops.markShadowPromoted(record, 2000)).toBe(false);
+  });
+
+  it('lists a flow from its partition, page by page', async () => {
+    ddbMock.on(QueryCommand).resolves({
+      Items: [{ pk: 'SHADOW#customers', sk: 'crm#customer#cust-1', ...record }],
+      LastEvaluatedKey: { pk: 'SHADOW#customers', sk: 'crm#customer#cust-1' },
+    });
+    const page = await ops.listShadow('customers', 50);
+    expect(page.items).toEqual([record]);
+    expect(page.next).toBeDefined();
+    await ops.listShadow('customers', 50, page.next);
+    expect(ddbMock.commandCalls(QueryCommand)[1]?.args[0].input).toMatchObject({
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': 'SHADOW#customers' },
+      Limit: 50,
+      ExclusiveStartKey: { pk: 'SHADOW#customers', sk: 'crm#customer#cust-1' },
+    });
   });
 });
