@@ -253,6 +253,7 @@ describe('pilot flows', () => {
     ]);
     const deliveredIds = [...crmPercent.contacts.keys()];
     const shadowIds = percentDiff.items.map((i) => i.id);
+    expect(deliveredIds.length + shadowIds.length).toBe(12);
     expect(new Set([...deliveredIds, ...shadowIds]).size).toBe(12);
     for (const id of deliveredIds) expect(sampleBucket(id)).toBeLessThan(50);
     for (const id of shadowIds) expect(sampleBucket(id)).toBeGreaterThanOrEqual(50);
