@@ -37,8 +37,12 @@ export class CircuitBreaker {
     await this.store.putBreaker(this.destination, this.state);
   }
 
-  /** Counts a transient failure; opens (or, after a failed probe, reopens for twice as long). */
-  async recordFailure(): Promise<void> {
+  /**
+   * Counts a transient failure; opens (or, after a failed probe, reopens for twice as long). When
+   * the failure carried a Retry-After longer than the pause, the lane stays paused that long: the
+   * records the open breaker holds must not come back before the destination asked.
+   */
+  async recordFailure(retryAfterSeconds?: number): Promise<void> {
     if (!this.settings.enabled) return;
     const now = this.clock.now();
     const failures = (this.state?.failures ?? 0) + 1;
@@ -49,7 +53,7 @@ export class CircuitBreaker {
       openSeconds = probeFailed
         ? Math.min(openSeconds * 2, this.settings.maxOpenSeconds)
         : this.settings.openSeconds;
-      openUntil = now + openSeconds * 1000;
+      openUntil = now + Math.max(openSeconds, Math.min(retryAfterSeconds ?? 0, 43_200)) * 1000;
     }
     this.state = { failures, openUntil, openSeconds };
     await this.store.putBreaker(this.destination, this.state);

@@ -171,7 +171,7 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
       if (error instanceof BreakerOpenError) throw error;
       let failure = error;
       if (breaker && message && error instanceof TransientError && !(error instanceof HeldBackError)) {
-        await breaker.recordFailure();
+        await breaker.recordFailure(error.details.retryAfterSeconds);
         const pausedUntil = breaker.openUntil();
         if (pausedUntil !== undefined) {
           log.warn('Circuit breaker open: pausing the lane', { until: new Date(pausedUntil).toISOString() });

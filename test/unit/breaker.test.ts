@@ -49,6 +49,22 @@ describe('CircuitBreaker', () => {
     expect(store.states.get('crm')).toEqual({ failures: 0, openUntil: 0, openSeconds: 10 });
   });
 
+  it('stays open for the Retry-After of the failure that opened it when that is longer than the pause', async () => {
+    const now = 1_000_000;
+    const store = new MemoryBreakers();
+    const breaker = new CircuitBreaker(store, 'crm', settings, { now: () => now });
+    await breaker.load();
+    await breaker.recordFailure(60);
+    await breaker.recordFailure(60);
+    expect(breaker.openUntil()).toBeUndefined();
+    await breaker.recordFailure(25);
+    expect(breaker.openUntil()).toBe(now + 25_000);
+    // The pause it doubles from is still its own, not the Retry-After.
+    expect(store.states.get('crm')?.openSeconds).toBe(10);
+    await breaker.recordFailure(2);
+    expect(breaker.openUntil()).toBe(now + 10_000);
+  });
+
   it('costs one read per batch and no write while the lane is healthy', async () => {
     const store = new MemoryBreakers();
     const breaker = new CircuitBreaker(store, 'crm', settings, { now: () => 0 });
