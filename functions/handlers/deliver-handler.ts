@@ -59,6 +59,16 @@ export function parseDeliveryMessage(body: string): DeliveryMessage {
 /** Time kept in hand after the last destination call of an invocation: the mapping write, the batch response. */
 const TIME_MARGIN_MS = 3_000;
 
+/** What one invocation knows about the FIFO groups of its batch. */
+interface BatchState {
+  /** Groups with a failed or held record: their later records are not attempted. */
+  readonly failedGroups: Set<string>;
+  /** Groups with a record put back on the queue by the open breaker. */
+  readonly requeuedGroups: Set<string>;
+}
+
+const groupOf = (record: SQSRecord): string => record.attributes.MessageGroupId ?? record.messageId;
+
 /** Thrown for a record held back (an earlier record of its FIFO group failed, or the invocation is out of time). */
 export class HeldBackError extends TransientError {}
 
@@ -100,16 +110,25 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
    * Holds a record while the breaker is open: visible again when it closes, without using up its
    * retries. Near its last receive it is put back on the queue as a new message instead (its
    * receive count starts again), so a destination down for longer than the retry budget leaves its
-   * records waiting, not in the DLQ. Returns when requeued (the original is done); throws when held.
+   * records waiting, not in the DLQ. Once one record of a group is requeued, the later ones of that
+   * group in the batch are requeued too, behind it: left in place they would overtake it (G5), and
+   * keep the receive count they ran up waiting behind it. Returns when requeued (the original is
+   * done); throws when held.
    */
   const hold = async (
     record: SQSRecord,
     message: DeliveryMessage,
     until: number,
     lane: Dimensions,
+    batch: BatchState,
   ): Promise<void> => {
-    if (deps.requeue && receiveCount(record) >= deps.destination.retry.maxReceiveCount - 1) {
+    const group = groupOf(record);
+    if (
+      deps.requeue &&
+      (batch.requeuedGroups.has(group) || receiveCount(record) >= deps.destination.retry.maxReceiveCount - 1)
+    ) {
       await deps.requeue.send([{ ...message, routedFrom: `${message.routedFrom}~held@${deps.clock.now()}` }]);
+      batch.requeuedGroups.add(group);
       telemetry.count('requeued', lane);
       return;
     }
@@ -120,19 +139,26 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
 
   const deliverRecord = async (
     record: SQSRecord,
-    failedGroups: Set<string>,
+    batch: BatchState,
     context: Context,
     breaker: CircuitBreaker | undefined,
   ): Promise<void> => {
+    const { failedGroups } = batch;
     let message: DeliveryMessage | undefined;
     let log = logger;
-    const group = record.attributes.MessageGroupId ?? record.messageId;
+    const group = groupOf(record);
     const lane = () => ({ flow: message?.flow ?? '(unreadable)', destination: destinationName });
     try {
       message = parseDeliveryMessage(record.body);
       // A child per record: the correlation id must not leak into another record's lines.
       log = logger.createChild({ persistentKeys: { correlationId: message.eventId, entityId: message.id } });
       if (failedGroups.has(group)) {
+        // Behind a record the open breaker holds: wait with it, as it does, not toward the DLQ.
+        const pausedUntil = breaker?.openUntil();
+        if (pausedUntil !== undefined) {
+          await hold(record, message, pausedUntil, lane(), batch);
+          return;
+        }
         throw new HeldBackError(
           'An earlier update of this entity failed in this batch; holding this one back',
         );
@@ -146,7 +172,7 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
       const pausedUntil = breaker?.openUntil();
       if (pausedUntil !== undefined) {
         failedGroups.add(group);
-        await hold(record, message, pausedUntil, lane());
+        await hold(record, message, pausedUntil, lane(), batch);
         return;
       }
       const outcome = await deliverMessage(message, { ...deps, connector: timed(lane()), log });
@@ -176,7 +202,7 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
         if (pausedUntil !== undefined) {
           log.warn('Circuit breaker open: pausing the lane', { until: new Date(pausedUntil).toISOString() });
           failedGroups.add(group);
-          await hold(record, message, pausedUntil, lane());
+          await hold(record, message, pausedUntil, lane(), batch);
           return;
         }
       }
@@ -213,14 +239,14 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
   };
 
   const deliverBatch = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
-    const failedGroups = new Set<string>();
+    const batch: BatchState = { failedGroups: new Set(), requeuedGroups: new Set() };
     const breaker = deps.breakers
       ? new CircuitBreaker(deps.breakers, destinationName, deps.destination.circuitBreaker, deps.clock)
       : undefined;
     try {
       return await processPartialResponse(
         event,
-        (record: SQSRecord) => deliverRecord(record, failedGroups, context, breaker),
+        (record: SQSRecord) => deliverRecord(record, batch, context, breaker),
         processor,
         {
           context,

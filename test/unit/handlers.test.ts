@@ -5,8 +5,8 @@ import { httpConnector } from '../../functions/connectors/http.js';
 import type { SwitchyardConfig } from '../../functions/core/config.js';
 import { TransientError } from '../../functions/core/errors.js';
 import type { DeliveryMessage } from '../../functions/core/messages.js';
-import type { Clock } from '../../functions/core/ports.js';
-import { createDeliverHandler } from '../../functions/handlers/deliver-handler.js';
+import type { BreakerState, BreakerStore, Clock } from '../../functions/core/ports.js';
+import { createDeliverHandler, type DeliverHandlerDeps } from '../../functions/handlers/deliver-handler.js';
 import { createIngestHandler } from '../../functions/handlers/ingest-handler.js';
 import { createRouteHandler } from '../../functions/handlers/route-handler.js';
 import {
@@ -243,10 +243,14 @@ describe('createDeliverHandler', () => {
     });
   });
 
-  function deliverHandler(fetch: typeof globalThis.fetch) {
+  function deliverHandler(
+    fetch: typeof globalThis.fetch,
+    extra: Pick<DeliverHandlerDeps, 'breakers' | 'requeue'> = {},
+  ) {
     const destination = config.destinations.crm;
     if (!destination) throw new Error('no crm destination');
     return createDeliverHandler({
+      ...extra,
       destinationName: 'crm',
       destination,
       connector: httpConnector,
@@ -435,6 +439,38 @@ describe('createDeliverHandler', () => {
     expect(visibility.delays.map((d) => d.receiptHandle)).toEqual(['rh-a1', 'rh-a2']);
     expect(telemetry.total('quarantined', { flow: 'customers', destination: 'crm' })).toBe(0);
     expect(telemetry.total('delivered', { flow: 'customers', destination: 'crm' })).toBe(1);
+  });
+
+  it('while the breaker is open, requeues the later records of a group behind the one it requeues, burning no retry', async () => {
+    const states = new Map<string, BreakerState>([
+      ['crm', { failures: 5, openUntil: clock.now() + 30_000, openSeconds: 30 }],
+    ]);
+    const breakers: BreakerStore = {
+      getBreaker: async (name) => states.get(name),
+      putBreaker: async (name, state) => void states.set(name, state),
+    };
+    const requeue = new MemoryDeliveryQueues();
+    const destination = byId({});
+    // a1 is near its last receive (maxReceiveCount 3): it goes back on the queue as a new message.
+    // a2 arrived later and has been received once; left in place it would overtake a1.
+    const response = await deliverHandler(destination.fetch, { breakers, requeue })(
+      sqsEvent([
+        fifo(message('a', V1), 'a1', 2),
+        fifo(message('a', V1 + 1, 'Jenny v2'), 'a2', 1),
+        fifo(message('b', V1), 'b1', 1),
+      ]),
+      lambdaContext('deliver-crm'),
+    );
+    expect(requeue.sent.map((m) => [m.id, m.version])).toEqual([
+      ['a', V1],
+      ['a', V1 + 1],
+    ]);
+    // b1 waits for the breaker in the queue, visible again when it closes.
+    expect(failedIds(response)).toEqual(['b1']);
+    expect(visibility.delays).toEqual([{ receiptHandle: 'rh-b1', seconds: 30 }]);
+    expect(destination.calls).toHaveLength(0);
+    expect(telemetry.total('retried', { destination: 'crm' })).toBe(0);
+    expect(telemetry.total('deadLettered', { destination: 'crm' })).toBe(0);
   });
 
   it('holds back later records of a failed group, but not other groups', async () => {
