@@ -55,6 +55,12 @@ export interface StartRuntimeOptions {
    * the AWS calls the pipeline makes per record.
    */
   readonly instrumentHandlerClients?: (clients: { sqs: SQSClient; dynamodb: DynamoDBClient }) => void;
+  /**
+   * Puts something between the handlers and dynalite: called with dynalite's endpoint, returns the
+   * endpoint the handlers' DynamoDB client uses instead (the chaos suite's fault proxy fails mapping
+   * writes there). The runtime's own client (provisioning, stats, console) still talks to dynalite.
+   */
+  readonly handlerDynamodbEndpoint?: (dynaliteEndpoint: string) => string | Promise<string>;
   /** Fire the config's schedules (default true); tests that poll by hand turn it off. */
   readonly schedules?: boolean;
   /** Called after every function invocation with its wall time (what Lambda would bill). */
@@ -154,7 +160,13 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
   const sqs = new SQSClient(awsClientConfig(emulators.sqsEndpoint));
   const dynamoClient = new DynamoDBClient(awsClientConfig(emulators.dynamodbEndpoint));
   const handlerSqs = new SQSClient(awsClientConfig(emulators.sqsEndpoint));
-  const handlerDynamoClient = new DynamoDBClient(awsClientConfig(emulators.dynamodbEndpoint));
+  const handlerDynamoClient = new DynamoDBClient(
+    awsClientConfig(
+      options.handlerDynamodbEndpoint
+        ? await options.handlerDynamodbEndpoint(emulators.dynamodbEndpoint)
+        : emulators.dynamodbEndpoint,
+    ),
+  );
   options.instrumentHandlerClients?.({ sqs: handlerSqs, dynamodb: handlerDynamoClient });
   const handlerDynamo = DynamoDBDocumentClient.from(handlerDynamoClient, {
     marshallOptions: { removeUndefinedValues: true },

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { listen } from '../http-server.js';
+import { seededRandom } from './random.js';
 
 /** One request the simulated CRM received, as it arrived. */
 export interface CrmCall {
@@ -8,6 +9,10 @@ export interface CrmCall {
   readonly headers: Readonly<Record<string, string | undefined>>;
   readonly body: Record<string, unknown>;
   readonly status: number;
+  /** Answered from the Idempotency-Key store: a repeated key, nothing written. */
+  readonly replayed: boolean;
+  /** The Retry-After the CRM answered with, if any. */
+  readonly retryAfterSeconds?: number;
 }
 
 export interface CrmContact {
@@ -18,6 +23,8 @@ export interface CrmContact {
   readonly data: Record<string, unknown>;
   /** How many times the contact was written: more than one per version means a duplicate effect. */
   readonly writes: number;
+  /** The versions written, in the order they were written. */
+  readonly versions: readonly string[];
 }
 
 /** How the CRM misbehaves: answer `status` to the next `times` requests (Retry-After optional). */
@@ -27,6 +34,32 @@ export interface CrmFault {
   readonly retryAfterSeconds?: number;
   readonly body?: string;
 }
+
+/**
+ * Flapping: until `restore()`, each request fails with probability `rate`, answering one of
+ * `faults` (both choices drawn from a PRNG seeded with `seed`, so a run can be replayed).
+ */
+export interface CrmFlapping {
+  readonly seed: number;
+  readonly rate: number;
+  readonly faults: readonly { readonly status: number; readonly retryAfterSeconds?: number }[];
+}
+
+/** A bug in the CRM that only some records hit: requests whose body `match`es fail until `clearRules()`. */
+export interface CrmRule {
+  readonly match: (body: Record<string, unknown>) => boolean;
+  readonly status: number;
+  readonly retryAfterSeconds?: number;
+  readonly body?: string;
+}
+
+/**
+ * The next `times` writes are applied (and their Idempotency-Key answer stored) but the caller never
+ * learns it: the CRM answers `status`, or with `hang` it never answers at all.
+ */
+export type CrmAfterApplyFault =
+  | { readonly times: number; readonly status: number; readonly hang?: never }
+  | { readonly times: number; readonly hang: true; readonly status?: never };
 
 export interface CrmDestination {
   readonly url: string;
@@ -39,7 +72,15 @@ export interface CrmDestination {
   fail(fault: CrmFault): void;
   /** An outage: every request answers `status` until `restore()`. */
   outage(status: number): void;
+  /** Random failures at a seeded rate until `restore()`. */
+  flap(flapping: CrmFlapping): void;
+  /** Ends an outage and flapping. */
   restore(): void;
+  /** A record-specific failure, until `clearRules()` (the CRM's bug is fixed). */
+  failWhen(rule: CrmRule): void;
+  clearRules(): void;
+  /** Apply the next writes, then fail or hang instead of answering. */
+  applyThenFail(fault: CrmAfterApplyFault): void;
   stop(): Promise<void>;
 }
 
@@ -67,6 +108,9 @@ export async function startCrmDestination(
   const faults: { status: number; left: number; retryAfterSeconds?: number; body?: string }[] = [];
   const answered = new Map<string, { status: number; body: string }>();
   let down: number | undefined;
+  let flapping: { random: () => number; rate: number; faults: CrmFlapping['faults'] } | undefined;
+  let rules: CrmRule[] = [];
+  const afterApply: { left: number; status?: number; hang?: boolean }[] = [];
 
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -75,7 +119,15 @@ export async function startCrmDestination(
       );
       let body: Record<string, unknown> = {};
       const reply = (status: number, text: string, extra: Record<string, string> = {}) => {
-        calls.push({ at: Date.now(), headers, body, status });
+        const retryAfter = extra['retry-after'];
+        calls.push({
+          at: Date.now(),
+          headers,
+          body,
+          status,
+          replayed: extra['idempotent-replayed'] === 'true',
+          ...(retryAfter === undefined ? {} : { retryAfterSeconds: Number(retryAfter) }),
+        });
         res.writeHead(status, { 'content-type': 'application/json', ...extra });
         res.end(text);
       };
@@ -123,6 +175,24 @@ export async function startCrmDestination(
           fault.retryAfterSeconds === undefined ? {} : { 'retry-after': String(fault.retryAfterSeconds) },
         );
       }
+      if (flapping && flapping.random() < flapping.rate) {
+        const pick = flapping.faults[Math.floor(flapping.random() * flapping.faults.length)];
+        if (pick) {
+          return reply(
+            pick.status,
+            JSON.stringify({ error: `simulated flapping ${pick.status}` }),
+            pick.retryAfterSeconds === undefined ? {} : { 'retry-after': String(pick.retryAfterSeconds) },
+          );
+        }
+      }
+      const rule = rules.find((r) => r.match(body));
+      if (rule) {
+        return reply(
+          rule.status,
+          rule.body ?? JSON.stringify({ error: `simulated record-specific ${rule.status}` }),
+          rule.retryAfterSeconds === undefined ? {} : { 'retry-after': String(rule.retryAfterSeconds) },
+        );
+      }
       const key = headers['idempotency-key'];
       if (!key) return reply(400, JSON.stringify({ error: 'Idempotency-Key is required' }));
       const previous = answered.get(key);
@@ -136,11 +206,23 @@ export async function startCrmDestination(
         deleted: body.deleted === true,
         data: (body.data as Record<string, unknown>) ?? {},
         writes: (existing?.writes ?? 0) + 1,
+        versions: [...(existing?.versions ?? []), String(body.version)],
       };
       contacts.set(id, contact);
       const text = JSON.stringify({ id: contact.crmId });
       const status = existing ? 200 : 201;
       answered.set(key, { status, body: text });
+      const lost = afterApply[0];
+      if (lost) {
+        lost.left -= 1;
+        if (lost.left <= 0) afterApply.shift();
+        if (lost.hang) {
+          // Applied, and the connection stays open without an answer until the caller gives up.
+          calls.push({ at: Date.now(), headers, body, status: 0, replayed: false });
+          return;
+        }
+        return reply(lost.status ?? 502, JSON.stringify({ error: 'simulated failure after the write' }));
+      }
       reply(status, text);
     })().catch(() => {
       if (!res.headersSent) res.writeHead(500).end();
@@ -155,8 +237,26 @@ export async function startCrmDestination(
     outage(status) {
       down = status;
     },
+    flap(options) {
+      if (!(options.rate >= 0 && options.rate <= 1))
+        throw new Error(`flap rate must be between 0 and 1, got ${options.rate}`);
+      flapping = { random: seededRandom(options.seed), rate: options.rate, faults: options.faults };
+    },
     restore() {
       down = undefined;
+      flapping = undefined;
+    },
+    failWhen(rule) {
+      rules.push(rule);
+    },
+    clearRules() {
+      rules = [];
+    },
+    applyThenFail(fault) {
+      afterApply.push({
+        left: fault.times,
+        ...(fault.hang ? { hang: true } : { status: fault.status }),
+      });
     },
     fail(fault) {
       faults.push({
