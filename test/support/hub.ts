@@ -10,7 +10,7 @@ import { type CrmDestination, startCrmDestination } from '../../local/demo/crm-d
 import { sendStripeEvent } from '../../local/demo/stripe-sender.js';
 import { FileSecretStore } from '../../local/file-secrets.js';
 import { silentLogger } from '../../local/log.js';
-import { type HubRuntime, startRuntime } from '../../local/runtime.js';
+import { type HubRuntime, type StartRuntimeOptions, startRuntime } from '../../local/runtime.js';
 
 export const STRIPE_SECRET = 'whsec_e2e_current_secret';
 export const CRM_TOKEN = 'crm_e2e_token';
@@ -52,7 +52,12 @@ export interface TestHub {
 /** The real local runtime (dynalite, fauxqs, real handlers) with a simulated CRM behind it. */
 export async function startTestHub(
   secrets: Record<string, unknown> = { 'e2e/stripe-webhook': STRIPE_SECRET, 'e2e/crm-token': CRM_TOKEN },
-  options: { config?: (crmUrl: string) => SwitchyardConfig; schedules?: boolean } = {},
+  options: {
+    config?: (crmUrl: string) => SwitchyardConfig;
+    schedules?: boolean;
+    /** Runtime options the chaos suite sets (a fault proxy in front of dynalite, the SDK's settings). */
+    runtime?: Pick<StartRuntimeOptions, 'handlerDynamodbEndpoint' | 'instrumentHandlerClients'>;
+  } = {},
 ): Promise<TestHub> {
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-e2e-'));
   const secretsFile = join(dir, 'secrets.json');
@@ -68,6 +73,7 @@ export async function startTestHub(
     logLevel: 'SILENT',
     pollWaitSeconds: 1,
     log: silentLogger,
+    ...options.runtime,
   });
   const webhookUrl = `${runtime.url}/webhooks/stripe`;
   return {
