@@ -117,7 +117,9 @@ describe(`chaos 1: the destination is down for longer than the retry budget, the
     const during = await readStats(hub.runtime);
     expect(during.flows[FLOW]?.crm).toMatchObject({ delivered: 0, deadLettered: 0 });
     expect(during.destinations.crm?.deadLetterDepth).toBe(0);
-    expect(during.totals.inFlight).toBe(60);
+    // All still waiting in the lane's queue (a requeued copy can sit next to its original for a
+    // moment, until the batch that requeued it ends and the original is deleted).
+    expect(during.totals.inFlight).toBeGreaterThanOrEqual(60);
     // Paused, not hammering: the breaker's probes, not one call per record per receive.
     expect(hub.crm.calls.length).toBeLessThan(60);
 
