@@ -4,7 +4,8 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { buildApp, interceptLocalhostDns } from 'fauxqs';
+import { type BuildAppOptions, buildApp, interceptLocalhostDns } from 'fauxqs';
+import { observedSqsStore, type QueueObserver } from './fauxqs-store.js';
 import { createLogger, type Logger } from './log.js';
 
 /**
@@ -32,6 +33,11 @@ export interface EmulatorOptions {
   /** Keep DynamoDB in memory instead (nothing survives stop()). fauxqs is always in memory. */
   inMemory?: boolean;
   logger?: Logger;
+  /**
+   * Told of every change to what the queues hold (see local/fauxqs-store.ts); fauxqs answers no
+   * request before `sync()` resolves, so a client only hears of a change once it is durable.
+   */
+  queueJournal?: QueueObserver & { sync(): Promise<void> };
 }
 
 export interface Emulators {
@@ -144,7 +150,21 @@ export async function startEmulators(options: EmulatorOptions): Promise<Emulator
     await probeDynalite(dynamodbEndpoint);
 
     // buildApp rather than startFauxqs: startFauxqs always listens on 0.0.0.0 (every interface).
-    sqs = buildApp({ logger: false, defaultRegion: LOCAL_REGION });
+    const journal = options.queueJournal;
+    sqs = buildApp({
+      logger: false,
+      defaultRegion: LOCAL_REGION,
+      // fauxqs creates the SNS and S3 stores it is not given; only the SQS store is observed.
+      ...(journal
+        ? { stores: { sqsStore: await observedSqsStore(journal) } as unknown as BuildAppOptions['stores'] }
+        : {}),
+    });
+    if (journal) {
+      sqs.addHook('onSend', async (_request, _reply, payload) => {
+        await journal.sync();
+        return payload;
+      });
+    }
     await sqs.listen({ port: 0, host: '127.0.0.1' });
     const sqsPort = (sqs.server.address() as AddressInfo).port;
     const sqsEndpoint = `http://sqs.${LOCAL_REGION}.localhost:${sqsPort}`;

@@ -27,7 +27,8 @@ import { lambdaContext } from './lambda-context.js';
 import { createLogger, type Logger as RuntimeLogger } from './log.js';
 import { createOpsRoutes } from './ops-routes.js';
 import { provision } from './provision.js';
-import { restoreSnapshot, saveSnapshot, takeSnapshot } from './queue-snapshot.js';
+import { QueueJournal, readJournal } from './queue-journal.js';
+import { resendJournaled, saveCounters, seedCounters, takeSavedCounters } from './queue-recovery.js';
 import { LocalScheduler } from './scheduler.js';
 import { SqsEventSourcePoller } from './sqs-poller.js';
 import { type HubStats, LocalTelemetry } from './stats.js';
@@ -85,8 +86,8 @@ export interface HubRuntime {
   /** Resolves once nothing is in flight anywhere (or rejects after `timeoutMs`). */
   settle(timeoutMs?: number): Promise<HubStats>;
   /**
-   * Stops accepting (503), lets the pollers empty the queues (fauxqs keeps them in memory, so what
-   * is left at exit is gone: the number is logged), then stops the pollers and the emulators.
+   * Stops accepting (503), lets the pollers empty the queues for a while, then stops the pollers and
+   * the emulators. What is still queued is in the queue journal (unless in memory: then it is gone).
    */
   stop(options?: { drainTimeoutMs?: number }): Promise<void>;
 }
@@ -150,10 +151,14 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
   const { config } = options;
   const log = options.log ?? createLogger('runtime');
   const topology = deriveTopology(config);
+  // fauxqs keeps queues in memory; the journal in the data directory is what survives the process.
+  const recovered = options.inMemory ? undefined : await readJournal(options.dataDir);
+  const journal = options.inMemory ? undefined : new QueueJournal(options.dataDir);
   const emulators = await startEmulators({
     dataDir: options.dataDir,
     inMemory: options.inMemory ?? false,
     logger: log,
+    ...(journal ? { queueJournal: journal } : {}),
   });
   // The runtime's own clients (provisioning, pollers, stats) are kept apart from the handlers', as
   // in AWS, where the event source mapping and CloudWatch are not the function's calls.
@@ -176,16 +181,30 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
   });
   const provisioned = await provision(topology, { dynamodb: dynamoClient, sqs }, { logger: log });
   const telemetry = new LocalTelemetry();
-  // What the last graceful stop left in the queues comes back (fauxqs keeps queues in memory).
   const queueUrlByName = new Map(
     topology.queues.flatMap((q) => [
       [q.name, provisioned.queueUrls[q.key] ?? ''],
       [q.deadLetter.name, provisioned.deadLetterUrls[q.key] ?? ''],
     ]),
   );
-  if (!options.inMemory) {
-    const restored = await restoreSnapshot(options.dataDir, sqs, queueUrlByName, log);
-    if (restored) telemetry.importCounters(restored.counters);
+  if (journal && recovered) {
+    // What the journal holds as queued comes back before anything new is accepted; then the file
+    // is rewritten with only that (a crash while re-sending leaves the old file to try again).
+    const resent = await resendJournaled(sqs, queueUrlByName, recovered.messages, log);
+    await journal.open();
+    const saved = await takeSavedCounters(options.dataDir);
+    if (saved) telemetry.importCounters(saved);
+    else if (recovered.found) seedCounters(telemetry, topology, resent);
+    if (recovered.found) {
+      log.info(
+        saved ? 'restored the queues kept at the last stop' : 'recovered the queues after an unclean stop',
+        {
+          messages: resent.length,
+          ...(recovered.tornTail ? { tornLastLine: true } : {}),
+          ...(saved ? {} : { counters: 'start over from the recovered messages' }),
+        },
+      );
+    }
   }
   // The console's event search: each record's stages and destination calls, recent events only.
   const trace = new EventTrace();
@@ -402,7 +421,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
           log.warn(
             options.inMemory
               ? 'stopping with messages still queued; this in-memory hub loses them'
-              : 'stopping with messages still queued; they are saved to the data directory and restored at the next start',
+              : 'stopping with messages still queued; they are kept in the journal in the data directory and restored at the next start',
             { inFlight: left?.totals.inFlight },
           );
         }
@@ -411,15 +430,11 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
           server.closeIdleConnections();
         });
         await Promise.all(pollers.map((poller) => poller.stop()));
-        if (!options.inMemory) {
-          // Whatever the drain left (delayed retries, a paused lane, dead letters) is written to the
-          // data directory and put back at the next start.
-          const snapshot = await takeSnapshot(
-            emulators.sqsEndpoint,
-            [...queueUrlByName.keys()],
-            telemetry.exportCounters(),
-          );
-          await saveSnapshot(options.dataDir, snapshot);
+        if (journal) {
+          // Whatever the drain left (delayed retries, a paused lane, dead letters) is in the journal
+          // already; the counters are saved so the next start carries them exactly.
+          await journal.close();
+          await saveCounters(options.dataDir, telemetry.exportCounters());
         }
         for (const client of [sqs, handlerSqs, dynamoClient, handlerDynamoClient]) client.destroy();
         await emulators.stop();

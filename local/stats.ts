@@ -113,7 +113,7 @@ export class LocalTelemetry implements Telemetry {
 
   flush(): void {}
 
-  /** The counters as entries, to carry them across a restart (see local/queue-snapshot.ts). */
+  /** The counters as entries, to carry them across a restart (see local/queue-recovery.ts). */
   exportCounters(): [string, number][] {
     return [...this.counters];
   }

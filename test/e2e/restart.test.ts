@@ -12,8 +12,8 @@ import { CRM_TOKEN, e2eConfig, STRIPE_SECRET } from '../support/hub.js';
 
 /**
  * A graceful stop (what SIGTERM does) while records still wait for a destination that is down: the
- * queues are saved to the data directory and restored at the next start, so nothing accepted is
- * lost or delivered twice, and the counters balance across the restart.
+ * queue journal in the data directory holds them and the next start re-sends them, so nothing
+ * accepted is lost or delivered twice, and the saved counters balance across the restart.
  */
 describe('stop and start again with records still queued', () => {
   let dir: string;
@@ -70,12 +70,14 @@ describe('stop and start again with records still queued', () => {
     // Let the records reach the lane and start retrying, then stop before they can finish.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     await first.stop({ drainTimeoutMs: 300 });
-    expect(existsSync(join(dir, 'queues.json'))).toBe(true);
+    expect(existsSync(join(dir, 'queues.journal'))).toBe(true);
+    expect(existsSync(join(dir, 'counters.json'))).toBe(true);
     expect(crm.contacts.size).toBe(0);
 
     crm.restore();
     const second = await start();
-    expect(existsSync(join(dir, 'queues.json'))).toBe(false);
+    // Read once: a later unclean stop must not bring these counters back a second time.
+    expect(existsSync(join(dir, 'counters.json'))).toBe(false);
     const stats = await second.settle(30_000);
     expect(crm.contacts.size).toBe(4);
     for (const contact of crm.contacts.values()) expect(contact.writes).toBe(1);
