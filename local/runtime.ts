@@ -195,15 +195,14 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     const saved = await takeSavedCounters(options.dataDir);
     if (saved) telemetry.importCounters(saved);
     else if (recovered.found) seedCounters(telemetry, topology, resent);
-    if (recovered.found) {
-      log.info(
-        saved ? 'restored the queues kept at the last stop' : 'recovered the queues after an unclean stop',
-        {
-          messages: resent.length,
-          ...(recovered.tornTail ? { tornLastLine: true } : {}),
-          ...(saved ? {} : { counters: 'start over from the recovered messages' }),
-        },
-      );
+    if (recovered.found && saved) {
+      log.info('restored the queues kept at the last stop', { messages: resent.length });
+    } else if (recovered.found) {
+      // An unclean stop (SIGKILL, a crash, power loss): say so, and how the counters were rebuilt.
+      log.warn('recovered the queues after an unclean stop; the counters start over from them', {
+        messages: resent.length,
+        tornLastLine: recovered.tornTail,
+      });
     }
   }
   // The console's event search: each record's stages and destination calls, recent events only.
