@@ -127,11 +127,17 @@ export class QueueJournal implements QueueObserver {
   private flushing: Promise<void> | undefined;
   private failure: JournalError | undefined;
   private closed = false;
+  private syncs = 0;
 
   constructor(private readonly dataDir: string) {}
 
   get path(): string {
     return join(this.dataDir, JOURNAL_FILE);
+  }
+
+  /** How many writes + fdatasyncs the journal made (group commit shares them). */
+  get flushes(): number {
+    return this.syncs;
   }
 
   /** How many messages the journal holds as queued right now. */
@@ -181,7 +187,6 @@ export class QueueJournal implements QueueObserver {
 
   /** Writes the live set to a fresh file (atomically) and starts appending to it. */
   async open(): Promise<void> {
-    await mkdir(this.dataDir, { recursive: true });
     await this.sync();
     while (this.flushing) await this.flushing;
     this.start(() => this.compact());
@@ -228,6 +233,7 @@ export class QueueJournal implements QueueObserver {
     if (lines.length > 0) {
       await this.file.write(lines.join(''));
       await this.file.datasync();
+      this.syncs += 1;
       this.linesInFile += lines.length;
     }
     this.durableUpTo = upTo;
@@ -239,11 +245,13 @@ export class QueueJournal implements QueueObserver {
     this.pending = [];
     const content = [...this.live.values()].map((m) => `${JSON.stringify(toLine(m))}\n`).join('');
     const count = this.live.size;
+    await mkdir(this.dataDir, { recursive: true });
     const temp = `${this.path}.tmp`;
     const handle = await open(temp, 'w');
     try {
       await handle.write(content);
       await handle.datasync();
+      this.syncs += 1;
     } finally {
       await handle.close();
     }
