@@ -1,8 +1,8 @@
 /**
  * `npx tsx bench/journal-ingest.ts [--quick]`: what the queue journal (local/queue-journal.ts)
- * costs the webhook endpoint. Two local runtimes on the same config, one keeping its queues on disk
- * (journal on: every send fdatasync'ed before the 202, with group commit) and one in memory (no
- * journal), take the same signed Stripe webhooks in alternating rounds (ABBA) at 32 and 128
+ * costs the webhook endpoint. Two local runtimes on the same config and the same on-disk dynalite,
+ * one journaling its queues (every send fdatasync'ed before the 202, with group commit) and one not,
+ * take the same signed Stripe webhooks in alternating rounds (ABBA) at 32 and 128
  * concurrent requests; prints accepted/s and latency for each and the ratio.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -29,12 +29,12 @@ const config = loadConfig({
   flows: [{ name: 'invoices-to-crm', entity: 'invoice', from: ['stripe'], to: ['crm'] }],
 });
 
-async function start(dir: string, inMemory: boolean): Promise<HubRuntime> {
+async function start(dir: string, journal: boolean): Promise<HubRuntime> {
   return startRuntime({
     config,
     secrets: new FileSecretStore(join(dir, 'none.json'), { 'bench/stripe': SECRET, 'bench/crm': 'unused' }),
-    dataDir: join(dir, inMemory ? 'memory' : 'journal'),
-    inMemory,
+    dataDir: join(dir, journal ? 'journal' : 'none'),
+    queueJournal: journal,
     port: 0,
     logLevel: 'SILENT',
     pollWaitSeconds: 1,
@@ -43,7 +43,8 @@ async function start(dir: string, inMemory: boolean): Promise<HubRuntime> {
 }
 
 const dir = await mkdtemp(join(tmpdir(), 'switchyard-bench-journal-'));
-const runtimes = { journal: await start(dir, false), memory: await start(dir, true) };
+const none = await start(dir, false);
+const runtimes = { journal: await start(dir, true), none };
 const load = LoadGenerator.start();
 let n = 0;
 const payloads = (count: number) => {
@@ -77,21 +78,21 @@ const summary = (results: LoadResult[]) => {
   };
 };
 try {
-  for (const which of ['journal', 'memory'] as const) await run(which, quick ? 600 : 1500, 32);
+  for (const which of ['journal', 'none'] as const) await run(which, quick ? 600 : 1500, 32);
   for (const concurrency of [32, 128]) {
-    const collected: Record<keyof typeof runtimes, LoadResult[]> = { journal: [], memory: [] };
+    const collected: Record<keyof typeof runtimes, LoadResult[]> = { journal: [], none: [] };
     for (let r = 0; r < rounds; r++) {
-      const order = r % 2 === 0 ? (['memory', 'journal'] as const) : (['journal', 'memory'] as const);
+      const order = r % 2 === 0 ? (['none', 'journal'] as const) : (['journal', 'none'] as const);
       for (const which of order) collected[which].push(await run(which, perRound, concurrency));
     }
     const journal = summary(collected.journal);
-    const memory = summary(collected.memory);
+    const none = summary(collected.none);
     console.log(
       JSON.stringify({
         concurrency,
         journal,
-        memory,
-        throughputRatio: round(journal.acceptedPerSecond / memory.acceptedPerSecond, 2),
+        none,
+        throughputRatio: round(journal.acceptedPerSecond / none.acceptedPerSecond, 2),
       }),
     );
   }

@@ -41,6 +41,11 @@ export interface StartRuntimeOptions {
   /** Where dynalite keeps its LevelDB files (ignored when `inMemory`). */
   readonly dataDir: string;
   readonly inMemory?: boolean;
+  /**
+   * Journal the queues to the data directory (local/queue-journal.ts). Default true unless
+   * `inMemory`; off only for the benchmark's baseline, as the queues then die with the process.
+   */
+  readonly queueJournal?: boolean;
   /** 0 picks a free port. */
   readonly port?: number;
   readonly host?: string;
@@ -152,8 +157,9 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
   const log = options.log ?? createLogger('runtime');
   const topology = deriveTopology(config);
   // fauxqs keeps queues in memory; the journal in the data directory is what survives the process.
-  const recovered = options.inMemory ? undefined : await readJournal(options.dataDir);
-  const journal = options.inMemory ? undefined : new QueueJournal(options.dataDir);
+  const journaling = !options.inMemory && options.queueJournal !== false;
+  const recovered = journaling ? await readJournal(options.dataDir) : undefined;
+  const journal = journaling ? new QueueJournal(options.dataDir) : undefined;
   const emulators = await startEmulators({
     dataDir: options.dataDir,
     inMemory: options.inMemory ?? false,

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type CrmDestination, startCrmDestination } from '../../local/demo/crm-destination.js';
 import { demoCustomer, sendStripeEvent, stripeCustomerEvent } from '../../local/demo/stripe-sender.js';
 import { FileSecretStore } from '../../local/file-secrets.js';
@@ -19,16 +19,17 @@ describe('stop and start again with records still queued', () => {
   let dir: string;
   let crm: CrmDestination;
   let runtime: HubRuntime | undefined;
-  const start = async () => {
+  // By default enough receives that no record is dead-lettered before the stop.
+  const start = async (maxReceiveCount = 50) => {
     runtime = await startRuntime({
-      // Enough receives that no record is dead-lettered before the stop: this is about the queues.
       config: e2eConfig(crm.url, {
         destinations: {
           crm: {
             connector: 'http',
             url: crm.url,
             secret: 'e2e/crm-token',
-            retry: { maxReceiveCount: 50, baseDelaySeconds: 0.5, maxDelaySeconds: 1 },
+            retry: { maxReceiveCount, baseDelaySeconds: 0.5, maxDelaySeconds: 1 },
+            circuitBreaker: { enabled: false },
           },
         },
       }),
@@ -49,8 +50,14 @@ describe('stop and start again with records still queued', () => {
     );
     crm = await startCrmDestination({ token: CRM_TOKEN });
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await runtime?.stop({ drainTimeoutMs: 500 });
+    runtime = undefined;
+    crm.restore();
+    for (const file of ['dynamodb', 'queues.journal', 'counters.json'])
+      await rm(join(dir, file), { recursive: true, force: true });
+  });
+  afterAll(async () => {
     await crm?.stop();
     await rm(dir, { recursive: true, force: true });
   });
@@ -84,5 +91,34 @@ describe('stop and start again with records still queued', () => {
     expect(stats.sources.stripe?.accepted).toBe(4);
     expect(stats.flows['customers-to-crm']?.crm?.delivered).toBe(4);
     expect(stats.balanced).toBe(true);
+  });
+
+  it('after an unclean stop, a message fauxqs moved to a DLQ comes back in the DLQ, and the counters start over from it', async () => {
+    const first = await start(1);
+    const contactsBefore = crm.contacts.size;
+    crm.outage(503);
+    const sent = await sendStripeEvent(
+      `${first.url}/webhooks/stripe`,
+      stripeCustomerEvent('customer.created', demoCustomer(7), Math.floor(Date.now() / 1000)),
+      STRIPE_SECRET,
+    );
+    expect(sent.status).toBe(202);
+    // One failed attempt is the last: the next receive makes fauxqs move it to the lane's DLQ.
+    const deadline = Date.now() + 20_000;
+    while ((await first.stats()).destinations.crm?.deadLetterDepth !== 1) {
+      if (Date.now() > deadline) throw new Error('the record did not reach the DLQ');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await first.stop({ drainTimeoutMs: 300 });
+    // What a SIGKILL leaves: the journal (written before every answer) and no saved counters.
+    await rm(join(dir, 'counters.json'));
+
+    crm.restore();
+    const second = await start(1);
+    const stats = await second.settle(10_000);
+    expect(stats.destinations.crm?.deadLetterDepth).toBe(1);
+    expect(stats.totals).toMatchObject({ accepted: 1, deadLettered: 1, delivered: 0, inFlight: 0 });
+    expect(stats.balanced).toBe(true);
+    expect(crm.contacts.size).toBe(contactsBefore);
   });
 });
