@@ -110,6 +110,14 @@ const mapSchema = z.union([
   z.custom<MapFunction>((value) => typeof value === 'function', 'must be a mapping object or a function'),
 ]);
 
+/** An EventBridge Scheduler expression, checked here so a typo fails at synth, not at deploy. */
+const scheduleExpression = z
+  .string()
+  .regex(
+    /^(rate\(\s*[1-9]\d*\s+(minute|minutes|hour|hours|day|days)\s*\)|cron\(\s*\S+(\s+\S+){5}\s*\))$/,
+    "must be 'rate(N minutes|hours|days)' or a 6-field 'cron(...)'",
+  );
+
 const tolerance = z.number().int().min(1).max(3600).default(300);
 
 /** Secrets Manager name of the signing secret(s): a string, a JSON list [current, previous], or {current, previous}. */
@@ -118,7 +126,17 @@ const signing = { secret: secretName, toleranceSeconds: tolerance };
 const sourceSchema = z.discriminatedUnion(
   'connector',
   [
-    z.strictObject({ connector: z.literal('stripe'), ...signing }),
+    z.strictObject({
+      connector: z.literal('stripe'),
+      ...signing,
+      /**
+       * Stripe's REST API, for reconciliation to list customers (`GET /v1/customers`): a restricted
+       * key with read access to customers. `url` is overridable for a local Stripe-like API.
+       */
+      api: z
+        .strictObject({ secret: secretName, url: endpointUrl.default('https://api.stripe.com') })
+        .optional(),
+    }),
     z.strictObject({ connector: z.literal('shopify'), secret: secretName }),
     z.strictObject({ connector: z.literal('hubspot'), ...signing }),
     z.strictObject({ connector: z.literal('github'), secret: secretName, map: mapSchema }),
@@ -156,12 +174,7 @@ const sourceSchema = z.discriminatedUnion(
     z.strictObject({
       connector: z.literal('rest-poll'),
       /** EventBridge Scheduler expression. */
-      schedule: z
-        .string()
-        .regex(
-          /^(rate\(\s*[1-9]\d*\s+(minute|minutes|hour|hours|day|days)\s*\)|cron\(\s*\S+(\s+\S+){5}\s*\))$/,
-          "must be 'rate(N minutes|hours|days)' or a 6-field 'cron(...)'",
-        ),
+      schedule: scheduleExpression,
       url: endpointUrl,
       /** Secrets Manager name of the API credential, if the API needs one. */
       secret: secretName.optional(),
@@ -258,6 +271,23 @@ const flowSchema = z.strictObject({
           "must be { percent: a whole number 1..100 } or { ids: [canonical id or 'system:externalId', ...] }",
       },
     )
+    .optional(),
+  /**
+   * Compare, on a schedule, what the flow's sources list (where they have a list API) with what the
+   * hub accepted and each destination holds, over the last `windowHours`; `repair` re-sends what is
+   * missing on each run (otherwise only `switchyard reconcile --repair` does).
+   */
+  reconcile: z
+    .strictObject({
+      schedule: scheduleExpression,
+      windowHours: z
+        .number()
+        .int()
+        .min(1)
+        .max(24 * 90)
+        .default(24),
+      repair: z.boolean().default(false),
+    })
     .optional(),
 });
 

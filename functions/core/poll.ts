@@ -8,7 +8,7 @@ import type { Envelope } from './messages.js';
 import type { Clock, InboundQueue, Log, PollStateStore, SecretStore, Telemetry } from './ports.js';
 import { readToken } from './secret-values.js';
 
-type RestPollSource = Extract<SourceConfig, { connector: 'rest-poll' }>;
+export type RestPollSource = Extract<SourceConfig, { connector: 'rest-poll' }>;
 
 export interface PollDeps {
   readonly config: SwitchyardConfig;
@@ -51,7 +51,13 @@ export function nextFromLinkHeader(header: string | null): string | undefined {
   return undefined;
 }
 
-async function authHeaders(source: RestPollSource, deps: PollDeps): Promise<Record<string, string>> {
+/** What reading a source's API needs: shared by the poll and by reconciliation's listing. */
+export type SourceApiDeps = Pick<PollDeps, 'fetch' | 'clock' | 'secrets'>;
+
+export async function authHeaders(
+  source: RestPollSource,
+  deps: Pick<PollDeps, 'secrets'>,
+): Promise<Record<string, string>> {
   if (!source.auth || !source.secret) return {};
   const token = await readToken(deps.secrets, source.secret);
   return source.auth.type === 'bearer'
@@ -59,10 +65,10 @@ async function authHeaders(source: RestPollSource, deps: PollDeps): Promise<Reco
     : { [source.auth.header]: token };
 }
 
-async function fetchPage(
+export async function fetchPage(
   url: string,
   headers: Record<string, string>,
-  deps: PollDeps,
+  deps: SourceApiDeps,
 ): Promise<{ body: unknown; next?: string }> {
   let response: Response;
   try {
@@ -101,6 +107,52 @@ async function fetchPage(
 }
 
 /**
+ * Reads a rest-poll source's pages from `first`, with its auth, its `items` and `nextLink` rules,
+ * until the last page, `maxPages` or the time budget; `morePages` says whether it stopped early.
+ */
+export async function readPages(
+  source: RestPollSource,
+  first: URL,
+  deps: SourceApiDeps & { readonly started: number; readonly budgetMs: number },
+): Promise<{ items: unknown[]; pages: number; morePages: boolean }> {
+  const headers = await authHeaders(source, deps);
+  const items: unknown[] = [];
+  let url: string | undefined = first.toString();
+  let pages = 0;
+  // Paging stops at the page limit or the time budget; the next run continues from the cursor.
+  while (url && pages < source.maxPages && deps.clock.now() - deps.started < deps.budgetMs) {
+    const page = await fetchPage(url, headers, deps);
+    pages++;
+    const found = search(source.items, page.body as never);
+    if (!Array.isArray(found)) {
+      throw new FatalError(`Page ${pages} has no list at "${source.items}"`, [
+        {
+          rule: 'poll.response.shape',
+          field: source.items,
+          message: 'items must find a list in every page',
+        },
+      ]);
+    }
+    items.push(...found);
+    const bodyNext = source.nextLink ? search(source.nextLink, page.body as never) : undefined;
+    const next = typeof bodyNext === 'string' && bodyNext !== '' ? bodyNext : page.next;
+    const nextUrl: URL | undefined = next ? new URL(next, url) : undefined;
+    // The API token goes to the API's own origin only, whatever a page says is next.
+    if (nextUrl && nextUrl.origin !== first.origin) {
+      throw new FatalError(`Page ${pages} points its next page at another origin`, [
+        {
+          rule: 'poll.response.next',
+          field: source.nextLink ?? 'Link',
+          message: `next must stay on ${first.origin}`,
+        },
+      ]);
+    }
+    url = nextUrl?.toString();
+  }
+  return { items, pages, morePages: url !== undefined };
+}
+
+/**
  * One poll of a REST source (DESIGN.md section 2, step 2): take the lease, read from the cursor
  * minus the lookback (late rows and equal timestamps at a page boundary are re-read, and the
  * delivery mapping absorbs what was already delivered), read every page first and check its shape,
@@ -128,45 +180,11 @@ export async function pollSource(sourceName: string, deps: PollDeps): Promise<Po
     const since = new Date(Math.max(0, from - source.lookbackSeconds * 1000)).toISOString();
     const first = new URL(source.url);
     first.searchParams.set(source.cursorParam, since);
-    const headers = await authHeaders(source, deps);
-
-    const items: unknown[] = [];
-    let url: string | undefined = first.toString();
-    let pages = 0;
-    // Paging stops at the page limit or the time budget; the next run continues from the cursor.
-    while (
-      url &&
-      pages < source.maxPages &&
-      deps.clock.now() - started < (deps.pagingBudgetMs ?? DEFAULT_PAGING_BUDGET_MS)
-    ) {
-      const page = await fetchPage(url, headers, deps);
-      pages++;
-      const found = search(source.items, page.body as never);
-      if (!Array.isArray(found)) {
-        throw new FatalError(`Page ${pages} has no list at "${source.items}"`, [
-          {
-            rule: 'poll.response.shape',
-            field: source.items,
-            message: 'items must find a list in every page',
-          },
-        ]);
-      }
-      items.push(...found);
-      const bodyNext = source.nextLink ? search(source.nextLink, page.body as never) : undefined;
-      const next = typeof bodyNext === 'string' && bodyNext !== '' ? bodyNext : page.next;
-      const nextUrl: URL | undefined = next ? new URL(next, url) : undefined;
-      // The API token goes to the API's own origin only, whatever a page says is next.
-      if (nextUrl && nextUrl.origin !== first.origin) {
-        throw new FatalError(`Page ${pages} points its next page at another origin`, [
-          {
-            rule: 'poll.response.next',
-            field: source.nextLink ?? 'Link',
-            message: `next must stay on ${first.origin}`,
-          },
-        ]);
-      }
-      url = nextUrl?.toString();
-    }
+    const { items, pages, morePages } = await readPages(source, first, {
+      ...deps,
+      started,
+      budgetMs: deps.pagingBudgetMs ?? DEFAULT_PAGING_BUDGET_MS,
+    });
 
     // Check every item before enqueueing any: a page of the wrong shape enqueues nothing. A row the
     // mapping cannot read is enqueued anyway and quarantined with its reason by route, so one bad
@@ -206,7 +224,7 @@ export async function pollSource(sourceName: string, deps: PollDeps): Promise<Po
       pages,
       enqueued: envelopes.length,
       cursor: newest,
-      morePages: url !== undefined,
+      morePages,
     };
   } finally {
     await deps.state.releaseLease(sourceName, deps.owner);
