@@ -2,7 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DynamoBreakerStore, DynamoPollStateStore, DynamoStateStore } from './aws/dynamo-state-store.js';
+import {
+  DynamoBreakerStore,
+  DynamoOpsStore,
+  DynamoPollStateStore,
+  DynamoStateStore,
+} from './aws/dynamo-state-store.js';
 import { SqsDeliveryQueues, SqsInboundQueue, SqsMessageVisibility } from './aws/sqs.js';
 import { destinationConnector } from './connectors/registry.js';
 import type { SwitchyardConfig } from './core/config.js';
@@ -12,6 +17,7 @@ import { POLL_TIMEOUT_SECONDS } from './core/topology.js';
 import { createDeliverHandler } from './handlers/deliver-handler.js';
 import { createIngestHandler } from './handlers/ingest-handler.js';
 import { createPollHandler } from './handlers/poll-handler.js';
+import { createReconcileHandler } from './handlers/reconcile-handler.js';
 import { createRouteHandler } from './handlers/route-handler.js';
 
 /** What every function of one process shares: built once, at load (Lambda) or start (local). */
@@ -113,5 +119,26 @@ export function pollHandlerFromEnv(env: Env, shared: SharedDeps) {
     queue: new SqsInboundQueue(shared.sqs, required(env, 'INBOUND_QUEUE_URL')),
     // Outlives the function timeout, so a poll that is still running is never overlapped.
     leaseMs: (POLL_TIMEOUT_SECONDS + 60) * 1000,
+  });
+}
+
+export function reconcileHandlerFromEnv(env: Env, shared: SharedDeps) {
+  // The queues are in the environment only when a flow repairs on its schedule (see the topology).
+  const inboundUrl = env.INBOUND_QUEUE_URL;
+  return createReconcileHandler({
+    ...shared,
+    clock: shared.clock ?? systemClock,
+    fetch: shared.fetch ?? globalThis.fetch,
+    state: stateStore(env, shared),
+    ops: new DynamoOpsStore(shared.dynamo, required(env, 'STATE_TABLE_NAME')),
+    ...(inboundUrl
+      ? {
+          inbound: new SqsInboundQueue(shared.sqs, inboundUrl),
+          deliveryQueues: new SqsDeliveryQueues(
+            shared.sqs,
+            requiredJson<Record<string, string>>(env, 'DESTINATION_QUEUE_URLS'),
+          ),
+        }
+      : {}),
   });
 }

@@ -22,6 +22,7 @@ import { LiveDeployment } from './constructs/live-deployment.js';
 import { toRetentionDays } from './constructs/log-retention.js';
 import { acknowledge } from './constructs/nag.js';
 import { PollSchedule } from './constructs/poll-schedule.js';
+import { ReconcileSchedule } from './constructs/reconcile-schedule.js';
 import { StateTable } from './constructs/state-table.js';
 import { ALL_AT_ONCE, type DeploymentStrategy } from './stages.js';
 
@@ -160,6 +161,30 @@ export class SwitchyardStack extends Stack {
       );
     }
 
+    for (const spec of topology.reconciles) {
+      const fn = functions.get(spec.function);
+      if (!fn)
+        throw new Error(
+          `Reconcile schedule for ${spec.flow} targets ${spec.function}, which the topology does not have`,
+        );
+      new ReconcileSchedule(this, `${pascal(spec.flow)}Reconcile`, { spec, fn: fn.live });
+    }
+    const reconcileFn = functions.get('reconcile');
+    if (reconcileFn) {
+      // A failed run changes nothing it did not finish; the next scheduled run covers the window again.
+      reconcileFn.live.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.minutes(10) });
+      acknowledge(
+        reconcileFn,
+        'Serverless-LambdaDLQ',
+        'EventBridge Scheduler invokes the reconcile function; a failed run is repeated by the next scheduled run over the same window, so there is no event to keep in a dead-letter queue. Failures are counted (reconcileFailed) and alarmed through the function error-rate alarm.',
+      );
+      acknowledge(
+        reconcileFn,
+        'Serverless-LambdaAsyncFailureDestination',
+        'A failed reconcile needs no failure destination: the next scheduled run covers the same window again, and the failure is alarmed through the function error-rate alarm.',
+      );
+    }
+
     this.ingestApi = new IngestApi(this, 'Webhooks', {
       routes: topology.routes,
       handlers: new Map<string, IFunction>([...functions].map(([key, fn]) => [key, fn.live])),
@@ -178,6 +203,7 @@ export class SwitchyardStack extends Stack {
       flowLanes: lanesOf(settings.flows),
       sources,
       schedules: topology.schedules,
+      reconciles: topology.reconciles,
       metrics,
       namePrefix: topology.name,
       thresholds,
@@ -333,6 +359,9 @@ export function rollbackLanes(
       return lanesFrom(topology.routes.map((route) => route.source));
     case 'poll':
       return lanesFrom(topology.schedules.map((schedule) => schedule.source));
+    case 'reconcile':
+      // Off the hot path: what it repairs goes through route and deliver, whose alarms watch it.
+      return [];
     case 'deliver': {
       const queue = topology.queues.find((q) => q.key === spec.consumes?.queue);
       return lanesOf(flows).filter((lane) => lane.destination === queue?.destination);

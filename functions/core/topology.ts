@@ -11,6 +11,8 @@ export interface Topology {
   readonly functions: readonly FunctionSpec[];
   readonly routes: readonly RouteSpec[];
   readonly schedules: readonly ScheduleSpec[];
+  /** One per flow with a `reconcile` block: the reconcile function, fired with `{ flow }`. */
+  readonly reconciles: readonly ReconcileScheduleSpec[];
   readonly secrets: readonly SecretSpec[];
 }
 
@@ -43,7 +45,7 @@ export type EnvRef =
   | { readonly kind: 'queueUrl'; readonly queue: string }
   | { readonly kind: 'queueUrlMap'; readonly queues: Readonly<Record<string, string>> };
 
-export type FunctionKind = 'ingest' | 'route' | 'deliver' | 'poll';
+export type FunctionKind = 'ingest' | 'route' | 'deliver' | 'poll' | 'reconcile';
 
 export interface FunctionSpec {
   readonly key: string;
@@ -78,6 +80,14 @@ export interface ScheduleSpec {
   readonly function: string;
 }
 
+export interface ReconcileScheduleSpec {
+  readonly flow: string;
+  readonly expression: string;
+  readonly windowHours: number;
+  readonly repair: boolean;
+  readonly function: string;
+}
+
 export interface SecretSpec {
   readonly name: string;
   readonly usedBy: readonly string[];
@@ -88,6 +98,8 @@ export const ROUTE_TIMEOUT_SECONDS = 30;
 export const DELIVER_TIMEOUT_SECONDS = 60;
 /** A poll reads up to maxPages pages; its lease outlives this timeout, so two polls never overlap. */
 export const POLL_TIMEOUT_SECONDS = 300;
+/** Listing a source's window and looking each record up takes a while; well inside Lambda's 900 s. */
+export const RECONCILE_TIMEOUT_SECONDS = 600;
 /** AWS asks for a visibility timeout of at least 6x the consuming function's timeout. */
 const VISIBILITY_FACTOR = 6;
 const FOURTEEN_DAYS = 14 * 24 * 3600;
@@ -238,6 +250,55 @@ export function deriveTopology(config: SwitchyardConfig): Topology {
     });
   }
 
+  const reconciled = config.flows.flatMap((flow) =>
+    flow.reconcile ? [{ flow, settings: flow.reconcile }] : [],
+  );
+  const reconciles: ReconcileScheduleSpec[] = reconciled.map(({ flow, settings }) => ({
+    flow: flow.name,
+    expression: settings.schedule,
+    windowHours: settings.windowHours,
+    repair: settings.repair,
+    function: 'reconcile',
+  }));
+  if (reconciled.length > 0) {
+    // Only what listing the flows' sources needs: a rest-poll source's credential, Stripe's API key.
+    const listSecrets = reconciled.flatMap(({ flow }) =>
+      flow.from.flatMap((name) => {
+        const source = config.sources[name];
+        if (source?.connector === 'rest-poll') return source.secret ? [source.secret] : [];
+        if (source?.connector === 'stripe') return source.api ? [source.api.secret] : [];
+        return [];
+      }),
+    );
+    // A repair sends: to the inbound queue (missing at the hub) and to the flow's lanes.
+    const repairing = reconciled.filter(({ settings }) => settings.repair);
+    const repairLanes = [...new Set(repairing.flatMap(({ flow }) => flow.to))];
+    functions.push({
+      key: 'reconcile',
+      kind: 'reconcile',
+      entry: 'functions/reconcile.ts',
+      timeoutSeconds: RECONCILE_TIMEOUT_SECONDS,
+      memoryMb: 512,
+      env: {
+        ...common,
+        STATE_TABLE_NAME: { kind: 'tableName' },
+        ...(repairing.length > 0
+          ? {
+              INBOUND_QUEUE_URL: { kind: 'queueUrl', queue: 'inbound' } as const,
+              DESTINATION_QUEUE_URLS: {
+                kind: 'queueUrlMap',
+                queues: Object.fromEntries(repairLanes.map((d) => [d, deliveryQueueKey(d)])),
+              } as const,
+            }
+          : {}),
+      },
+      secrets: [...new Set(listSecrets)],
+      sendsTo: repairing.length > 0 ? ['inbound', ...repairLanes.map(deliveryQueueKey)] : [],
+      // Reads xrefs, canonical records and mappings; writes the report document.
+      table: 'read-write',
+    });
+  }
+
   const secretUse = new Map<string, string[]>();
   for (const fn of functions) {
     for (const secret of fn.secrets) secretUse.set(secret, [...(secretUse.get(secret) ?? []), fn.key]);
@@ -250,6 +311,7 @@ export function deriveTopology(config: SwitchyardConfig): Topology {
     functions,
     routes,
     schedules,
+    reconciles,
     secrets: [...secretUse].map(([secretName, usedBy]) => ({ name: secretName, usedBy })),
   };
 }

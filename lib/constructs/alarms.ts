@@ -49,6 +49,9 @@ export interface AlarmsProps {
   /** The schedules of the polled sources: each source gets a poll-lag alarm. */
   readonly schedules?: readonly { readonly source: string; readonly expression: string }[];
 
+  /** The reconciled flows (their schedules): each gets a drift alarm. */
+  readonly reconciles?: readonly { readonly flow: string; readonly expression: string }[];
+
   /** The hub's EMF metrics (namespace and service from the topology). */
   readonly metrics: HubMetrics;
 
@@ -113,7 +116,8 @@ export function pollLagWindow(expression: string): { periodSeconds: number; eval
  *
  * - per polled source: no successful poll (`polled`) in POLL_MISSED_RUNS of its schedule's intervals.
  *
- * A reconciliation drift alarm comes with the reconcile function.
+ * - per reconciled flow: the last reconcile run found drift (`reconcileDrift > 0`): records a
+ *   source lists that the hub or a destination lacks, e.g. a lost webhook.
  *
  * The topic is encrypted with a customer-managed KMS key (rotated yearly): the hub's data key when
  * the config asks for one (`props.key`), otherwise a key of its own. CloudWatch cannot publish to a
@@ -141,6 +145,8 @@ export class Alarms extends Construct {
   readonly volumeAlarms = new Map<string, Alarm>();
   /** No-successful-poll alarms, by polled source. */
   readonly pollLagAlarms = new Map<string, Alarm>();
+  /** Reconciliation drift alarms, by flow. */
+  readonly driftAlarms = new Map<string, Alarm>();
 
   /** Every alarm, in creation order. */
   get all(): Alarm[] {
@@ -152,6 +158,7 @@ export class Alarms extends Construct {
       ...this.quarantineAlarms.values(),
       ...this.volumeAlarms.values(),
       ...this.pollLagAlarms.values(),
+      ...this.driftAlarms.values(),
     ];
   }
 
@@ -379,6 +386,28 @@ export class Alarms extends Construct {
         treatMissingData: TreatMissingData.BREACHING,
       });
       this.pollLagAlarms.set(schedule.source, notify(alarm));
+    }
+
+    for (const reconcile of props.reconciles ?? []) {
+      // One period as long as the schedule's longest gap, so every run's figure is seen; capped at a
+      // day (CloudWatch's longest period for an alarm on a custom metric).
+      const period = Duration.seconds(
+        Math.min(
+          DAY_SECONDS,
+          Math.max(60, Math.ceil(longestIntervalSeconds(reconcile.expression) / 60) * 60),
+        ),
+      );
+      const alarm = new Alarm(this, `Flow${pascal(reconcile.flow)}ReconcileDrift`, {
+        alarmName: `${namePrefix}-flow-${reconcile.flow}-reconcile-drift`,
+        alarmDescription: `The last reconcile of flow ${reconcile.flow} found records its sources list that the hub or a destination lacks (a lost webhook, a missed delivery). See the report with \`switchyard reconcile --flow ${reconcile.flow}\`, then repair with --repair. Runbook: "Reconciliation drift".`,
+        metric: metrics.flow('reconcileDrift', reconcile.flow, { period, statistic: 'Maximum' }),
+        threshold: 0,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        // No run in the period is the error-rate alarm's business, not drift.
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      this.driftAlarms.set(reconcile.flow, notify(alarm));
     }
   }
 }

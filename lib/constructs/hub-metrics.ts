@@ -37,6 +37,8 @@ export type SourceCounter =
   | 'deadLettered'
   | 'polled'
   | 'pollFailed';
+/** Counters per flow (dims flow, service): each reconcile run's drift, 0 included. */
+export type FlowCounter = 'reconcileDrift' | 'reconcileFailed';
 /** Timings per lane, in milliseconds. */
 export type LaneTiming = 'endToEndLatency' | 'destinationCallLatency';
 /** Timings per source, in milliseconds: how far behind the newest polled row is. */
@@ -77,6 +79,10 @@ export class HubMetrics {
 
   lane(name: LaneCounter, lane: Lane, options: MetricOptions = {}): Metric {
     return this.metric(name, { flow: lane.flow, destination: lane.destination }, { label: name, ...options });
+  }
+
+  flow(name: FlowCounter, flow: string, options: MetricOptions = {}): Metric {
+    return this.metric(name, { flow }, options);
   }
 
   laneTiming(name: LaneTiming, lane: Lane, statistic: string, options: MetricOptions = {}): Metric {

@@ -11,7 +11,7 @@ import type { ScheduleSpec } from '../../functions/core/topology.js';
  * its role may invoke: the stock target grants `<arn>:*` as well (every version and alias), a
  * wildcard this hub does not need.
  */
-class ExactLambdaInvoke extends LambdaInvoke {
+export class ExactLambdaInvoke extends LambdaInvoke {
   private readonly target: IFunction;
 
   constructor(fn: IFunction, props: ConstructorParameters<typeof LambdaInvoke>[1]) {
