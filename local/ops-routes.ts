@@ -7,6 +7,7 @@ import {
   qualityReport,
   replayQuarantined,
 } from '../functions/core/ops.js';
+import { ReconcileError, reconcileDocumentName, reconcileFlow } from '../functions/core/reconcile.js';
 import { promoteShadow, shadowDiff } from '../functions/core/shadow-ops.js';
 import { deriveTopology } from '../functions/core/topology.js';
 
@@ -23,6 +24,9 @@ import { deriveTopology } from '../functions/core/topology.js';
  *   GET  /_switchyard/ops/redrives[?limit=]         the recorded redrives, newest first
  *   GET  /_switchyard/ops/shadow/<flow>/diff        what a shadow flow would change at its destinations
  *   POST /_switchyard/ops/shadow/<flow>/promote     send what it recorded, now that it is live
+ *   POST /_switchyard/ops/reconcile/<flow>[?since=&until=&repair=1]   reconcile a window (default:
+ *        the flow's reconcile.windowHours, else 24 h, up to now), and repair when asked
+ *   GET  /_switchyard/ops/reconcile/<flow>          the last stored report
  */
 export type OpsRoutes = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<boolean>;
 
@@ -100,6 +104,39 @@ export function createOpsRoutes(deps: OpsDeps): OpsRoutes {
     return write;
   };
 
+  const reconcile = (flowName: string, query: URLSearchParams) => {
+    const { state, secrets } = deps;
+    if (!state || !secrets)
+      throw new OpsError('This hub was started without the state and secrets reconcile reads');
+    const time = (name: string): number | undefined => {
+      const value = query.get(name);
+      if (value === null) return undefined;
+      const ms = Date.parse(value);
+      if (Number.isNaN(ms))
+        throw new OpsError(`${name} must be an ISO time, such as 2024-05-01T12:00:00Z (got "${value}")`);
+      return ms;
+    };
+    const flow = deps.config.flows.find((f) => f.name === flowName);
+    const until = time('until') ?? deps.clock.now();
+    const since = time('since') ?? until - (flow?.reconcile?.windowHours ?? 24) * 3_600_000;
+    return reconcileFlow(
+      flowName,
+      { since, until },
+      {
+        config: deps.config,
+        state,
+        ops: deps.ops,
+        telemetry: deps.telemetry,
+        clock: deps.clock,
+        secrets,
+        fetch: deps.fetch ?? globalThis.fetch,
+        inbound: deps.inbound,
+        deliveryQueues: deps.deliveryQueues,
+      },
+      { repair: query.get('repair') === '1' },
+    );
+  };
+
   return async (req, res, path) => {
     if (!path.startsWith('/_switchyard/ops/')) return false;
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -151,6 +188,15 @@ export function createOpsRoutes(deps: OpsDeps): OpsRoutes {
       if (rest[0] === 'shadow' && rest.length === 3 && rest[2] === 'promote' && req.method === 'POST') {
         return send(res, 200, await promoteShadow(rest[1] ?? '', deps));
       }
+      if (rest[0] === 'reconcile' && rest.length === 2 && req.method === 'POST') {
+        return send(res, 200, await reconcile(rest[1] ?? '', url.searchParams));
+      }
+      if (rest[0] === 'reconcile' && rest.length === 2 && req.method === 'GET') {
+        const report = await deps.ops.getDocument(reconcileDocumentName(rest[1] ?? ''));
+        return report
+          ? send(res, 200, report)
+          : send(res, 404, { error: 'not_found', message: `No reconcile report for flow "${rest[1]}" yet` });
+      }
       if (rest[0] === 'redrives' && rest.length === 1 && req.method === 'POST') {
         const at = new Date(deps.clock.now()).toISOString();
         const audit = toAudit(await readSmallJson(req), queueKeys, at);
@@ -169,7 +215,8 @@ export function createOpsRoutes(deps: OpsDeps): OpsRoutes {
       }
       return send(res, 404, { error: 'not_found', message: `No operator route ${req.method} ${path}` });
     } catch (error) {
-      if (error instanceof OpsError) return send(res, 400, { error: 'bad_request', message: error.message });
+      if (error instanceof OpsError || error instanceof ReconcileError)
+        return send(res, 400, { error: 'bad_request', message: error.message });
       throw error;
     }
   };

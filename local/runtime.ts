@@ -11,11 +11,13 @@ import type { PollResult } from '../functions/core/poll.js';
 import { type Clock, type SecretStore, systemClock } from '../functions/core/ports.js';
 import { deriveTopology, type EnvRef, type FunctionSpec, type Topology } from '../functions/core/topology.js';
 import type { PollEvent } from '../functions/handlers/poll-handler.js';
+import type { ReconcileEvent, ReconcileSummary } from '../functions/handlers/reconcile-handler.js';
 import {
   deliverHandlerFromEnv,
   type Env,
   ingestHandlerFromEnv,
   pollHandlerFromEnv,
+  reconcileHandlerFromEnv,
   routeHandlerFromEnv,
   type SharedDeps,
 } from '../functions/wiring.js';
@@ -248,6 +250,29 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     return pollFunction({ source }, lambdaContext(`${topology.name}-poll`, pollSpec.timeoutSeconds));
   };
   const scheduler = new LocalScheduler(topology.schedules, (schedule) => pollNow(schedule.source), log);
+  // Reconciled flows: the reconcile function, fired by its own local scheduler with `{ flow }`.
+  const reconcileSpec = topology.functions.find((fn) => fn.kind === 'reconcile');
+  const reconcileFunction = reconcileSpec
+    ? warmPool<ReconcileEvent, ReconcileSummary>(
+        () => reconcileHandlerFromEnv(envOf(reconcileSpec), shared()),
+        timed(reconcileSpec.key),
+      )
+    : undefined;
+  const reconcileScheduler = new LocalScheduler(
+    topology.reconciles.map((spec) => ({
+      source: spec.flow,
+      expression: spec.expression,
+      function: spec.function,
+    })),
+    (schedule) => {
+      if (!reconcileFunction || !reconcileSpec) throw new Error('The topology has no reconcile function');
+      return reconcileFunction(
+        { flow: schedule.source },
+        lambdaContext(`${topology.name}-reconcile`, reconcileSpec.timeoutSeconds),
+      );
+    },
+    log,
+  );
 
   const pollers: SqsEventSourcePoller[] = [];
   for (const spec of topology.functions) {
@@ -337,6 +362,12 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     telemetry,
   });
 
+  const stateForOps = new DynamoStateStore(
+    handlerDynamo,
+    provisioned.tableName,
+    config.quarantine.retentionDays * 86_400,
+  );
+
   let draining = false;
   const server: Server = createHubServer({
     host: options.host ?? '127.0.0.1',
@@ -366,18 +397,18 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
       telemetry,
       clock: options.clock ?? systemClock,
       secrets: options.secrets,
-      mappings: new DynamoStateStore(
-        handlerDynamo,
-        provisioned.tableName,
-        config.quarantine.retentionDays * 86_400,
-      ),
+      mappings: stateForOps,
+      state: stateForOps,
       // Not the traced fetch: a diff's reads are no event's destination calls.
       fetch: options.fetch ?? globalThis.fetch,
     }),
   });
   const url = await listen(server, options.host ?? '127.0.0.1', options.port ?? 3000);
   for (const poller of pollers) poller.start();
-  if (options.schedules !== false) scheduler.start();
+  if (options.schedules !== false) {
+    scheduler.start();
+    reconcileScheduler.start();
+  }
 
   async function settle(timeoutMs = 30_000): Promise<HubStats> {
     const deadline = Date.now() + timeoutMs;
@@ -419,6 +450,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
         // Keep listening while draining, so callers get a clear 503 rather than a refused connection.
         draining = true;
         await scheduler.stop();
+        await reconcileScheduler.stop();
         try {
           await settle(stopOptions.drainTimeoutMs ?? 10_000);
         } catch {

@@ -27,6 +27,8 @@ export interface OpsDeps {
   readonly fetch?: typeof fetch;
   /** For `shadow diff`: the mappings, so a destination is read by the id it gave the record. */
   readonly mappings?: Pick<StateStore, 'getMapping'>;
+  /** For `reconcile`: xrefs, canonical records and mappings. */
+  readonly state?: Pick<StateStore, 'getXref' | 'getCanonical' | 'getMapping'>;
 }
 
 export class OpsError extends Error {
