@@ -8,7 +8,12 @@ import { defineConfig } from './functions/core/config.js';
 export default defineConfig({
   name: 'switchyard',
   sources: {
-    stripe: { connector: 'stripe', secret: 'switchyard/stripe-webhook' },
+    // `api`: a restricted key that can read customers, so `switchyard reconcile` can list them.
+    stripe: {
+      connector: 'stripe',
+      secret: 'switchyard/stripe-webhook',
+      api: { secret: 'switchyard/stripe-api' },
+    },
     shop: { connector: 'shopify', secret: 'switchyard/shopify-webhook' },
     erp: {
       connector: 'rest-poll',

@@ -3,18 +3,22 @@ import type { SecretValue } from '../../functions/core/ports.js';
 import { type CrmDestination, startCrmDestination } from './crm-destination.js';
 import { type ErpApi, startErpApi } from './erp-api.js';
 import { sendShopifyEvent, shopifyCustomer } from './shopify-sender.js';
+import { type StripeApi, startStripeApi } from './stripe-api.js';
 import { demoCustomer, sendStripeEvent, stripeCustomerEvent } from './stripe-sender.js';
 
 export const DEMO_STRIPE_SECRET = 'whsec_switchyard_demo_only_not_a_real_secret';
 export const DEMO_SHOPIFY_SECRET = 'shpss_switchyard_demo_only_not_a_real_secret';
 export const DEMO_CRM_TOKEN = 'crm_demo_token_not_a_real_secret';
 export const DEMO_ERP_TOKEN = 'erp_demo_token_not_a_real_secret';
+export const DEMO_STRIPE_API_KEY = 'sk_test_switchyard_demo_only_not_a_real_key';
 
 export interface Demo {
   readonly config: SwitchyardConfig;
   readonly secrets: Readonly<Record<string, SecretValue>>;
   readonly crm: CrmDestination;
   readonly erp: ErpApi;
+  /** The Stripe-like customers list API reconciliation reads (`switchyard reconcile`). */
+  readonly stripeApi: StripeApi;
   /** Sends the demo traffic to the running hub; resolves when everything is sent. */
   run(hubUrl: string, report: (line: string) => void): Promise<void>;
   stop(): Promise<void>;
@@ -32,6 +36,7 @@ const sourcesOf = (config: SwitchyardConfig, connector: string) =>
 export async function startDemo(config: SwitchyardConfig): Promise<Demo> {
   const crm = await startCrmDestination({ token: DEMO_CRM_TOKEN });
   const erp = await startErpApi({ token: DEMO_ERP_TOKEN, pageSize: 5 });
+  const stripeApi = await startStripeApi({ apiKey: DEMO_STRIPE_API_KEY });
   const secrets: Record<string, SecretValue> = {};
   const destinations = Object.fromEntries(
     Object.entries(config.destinations).map(([name, destination]) => {
@@ -41,7 +46,13 @@ export async function startDemo(config: SwitchyardConfig): Promise<Demo> {
   );
   const sources = Object.fromEntries(
     Object.entries(config.sources).map(([name, source]) => {
-      if (source.connector === 'stripe') secrets[source.secret] = DEMO_STRIPE_SECRET;
+      if (source.connector === 'stripe') {
+        secrets[source.secret] = DEMO_STRIPE_SECRET;
+        // Its list API is the simulation, so `switchyard reconcile` has a real source to compare with.
+        const api = { secret: source.api?.secret ?? `${name}/demo-stripe-api`, url: stripeApi.url };
+        secrets[api.secret] = DEMO_STRIPE_API_KEY;
+        return [name, { ...source, api }];
+      }
       if (source.connector === 'shopify') secrets[source.secret] = DEMO_SHOPIFY_SECRET;
       if (source.connector === 'rest-poll') {
         if (source.secret) secrets[source.secret] = DEMO_ERP_TOKEN;
@@ -59,8 +70,12 @@ export async function startDemo(config: SwitchyardConfig): Promise<Demo> {
       const url = `${hubUrl}/webhooks/${stripe}`;
       const send = (payload: string, options = {}) =>
         sendStripeEvent(url, payload, DEMO_STRIPE_SECRET, options);
-      for (let n = 1; n <= 10; n++)
+      for (let n = 1; n <= 10; n++) {
+        stripeApi.add(demoCustomer(n), now - 60 + n);
         await send(stripeCustomerEvent('customer.created', demoCustomer(n), now - 60 + n));
+      }
+      // Two customers exist at Stripe whose webhooks never arrived: `switchyard reconcile` finds them.
+      for (const n of [14, 15]) stripeApi.add(demoCustomer(n), now - 30 + n);
       // An update, then the same event again (Stripe retries), then an older update arriving late.
       const update = stripeCustomerEvent('customer.updated', demoCustomer(1, { name: 'Ada Lovelace' }), now);
       await send(update);
@@ -74,6 +89,7 @@ export async function startDemo(config: SwitchyardConfig): Promise<Demo> {
       report(`demo: a forged Stripe webhook was answered ${forged.status}`);
       // The CRM goes down for a while; the next customer is retried until it answers.
       crm.fail({ status: 503, times: 2 });
+      stripeApi.add(demoCustomer(13), now);
       await send(stripeCustomerEvent('customer.created', demoCustomer(13), now));
     }
     const [shop] = sourcesOf(demoConfig, 'shopify')[0] ?? [];
@@ -111,7 +127,7 @@ export async function startDemo(config: SwitchyardConfig): Promise<Demo> {
       report(`demo: polled ${erpSource}: ${String(body.enqueued)} row(s) in ${String(body.pages)} page(s)`);
     }
     report(
-      'demo: traffic sent (Stripe with a duplicate, a late update, a bad email, a forgery and a CRM outage; Shopify with one person also in Stripe; an ERP poll)',
+      'demo: traffic sent (Stripe with a duplicate, a late update, a bad email, a forgery, a CRM outage and two lost webhooks `switchyard reconcile --flow <flow>` finds; Shopify with one person also in Stripe; an ERP poll)',
     );
   }
 
@@ -120,10 +136,12 @@ export async function startDemo(config: SwitchyardConfig): Promise<Demo> {
     secrets,
     crm,
     erp,
+    stripeApi,
     run,
     stop: async () => {
       await crm.stop();
       await erp.stop();
+      await stripeApi.stop();
     },
   };
 }
