@@ -1,3 +1,4 @@
+import { Logger } from '@aws-lambda-powertools/logger';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../functions/core/config.js';
 import type { CanonicalItem } from '../../functions/core/ports.js';
@@ -9,6 +10,8 @@ import {
   reconcileFlow,
   repairEnvelope,
 } from '../../functions/core/reconcile.js';
+import { createReconcileHandler } from '../../functions/handlers/reconcile-handler.js';
+import { lambdaContext } from '../support/events.js';
 import {
   fakeFetch,
   jsonResponse,
@@ -378,5 +381,98 @@ describe('reconcileFlow', () => {
     await expect(reconcileFlow('customers', { since: T0, until: T0 }, deps)).rejects.toThrow(
       'The window must end after it starts (got since 2026-11-01T00:00:00.000Z, until 2026-11-01T00:00:00.000Z)',
     );
+  });
+});
+
+describe('reconcile config', () => {
+  const withReconcile = (reconcile: unknown) => ({
+    name: 'recon',
+    sources: { shop: { connector: 'shopify', secret: 's' } },
+    destinations: { crm: { connector: 'http', url: 'https://crm.example.com/c' } },
+    flows: [{ name: 'f', entity: 'customer', from: ['shop'], to: ['crm'], reconcile }],
+  });
+
+  it('fills the defaults', () => {
+    expect(loadConfig(withReconcile({ schedule: 'rate(1 hour)' })).flows[0]?.reconcile).toEqual({
+      schedule: 'rate(1 hour)',
+      windowHours: 24,
+      repair: false,
+    });
+  });
+
+  it('names the field and the value of a bad schedule or window', () => {
+    expect(() => loadConfig(withReconcile({ schedule: 'every hour', windowHours: 0 }))).toThrow(
+      /flows\[0\]\.reconcile\.schedule: must be 'rate\(N minutes\|hours\|days\)' or a 6-field 'cron\(\.\.\.\)' \(got "every hour"\)/,
+    );
+    expect(() => loadConfig(withReconcile({ schedule: 'rate(1 hour)', windowHours: 0 }))).toThrow(
+      /flows\[0\]\.reconcile\.windowHours: .* \(got 0\)/,
+    );
+  });
+});
+
+describe('the scheduled reconcile handler', () => {
+  it("reconciles the flow over its windowHours up to now, repairing only when the flow's config says so", async () => {
+    const base = erpConfig();
+    const config = loadConfig({
+      ...base,
+      flows: [
+        {
+          name: 'customers',
+          entity: 'customer',
+          from: ['erp'],
+          to: ['crm'],
+          reconcile: { schedule: 'rate(1 hour)', windowHours: 6, repair: true },
+        },
+      ],
+    });
+    const api = fakeFetch(() => jsonResponse(200, { data: [row('z', 30)], next: null }));
+    const inbound = new MemoryInboundQueue();
+    const telemetry = new MemoryTelemetry();
+    const clock = new ManualClock(T0 + 3_600_000);
+    const handler = createReconcileHandler({
+      config,
+      state: new MemoryStateStore(),
+      ops: { putDocument: async () => undefined },
+      telemetry,
+      clock,
+      secrets,
+      fetch: api.fetch,
+      inbound,
+      deliveryQueues: new MemoryDeliveryQueues(),
+      logger: new Logger({ logLevel: 'SILENT', serviceName: 'switchyard-test' }),
+    });
+    const summary = await handler({ flow: 'customers' }, lambdaContext('reconcile'));
+    expect(summary).toMatchObject({
+      flow: 'customers',
+      window: {
+        since: new Date(T0 - 5 * 3_600_000).toISOString(),
+        until: new Date(T0 + 3_600_000).toISOString(),
+      },
+      drift: 1,
+      repaired: { toHub: 1, toDestinations: 0 },
+    });
+    expect(new URL(api.calls[0]?.url ?? '').searchParams.get('updated_since')).toBe(
+      new Date(T0 - 5 * 3_600_000).toISOString(),
+    );
+    expect(inbound.sent).toHaveLength(1);
+    expect(telemetry.flushes).toBeGreaterThan(0);
+  });
+
+  it('counts and rethrows a failure, so the error-rate alarm sees it', async () => {
+    const telemetry = new MemoryTelemetry();
+    const handler = createReconcileHandler({
+      config: erpConfig(),
+      state: new MemoryStateStore(),
+      ops: { putDocument: async () => undefined },
+      telemetry,
+      clock: new ManualClock(T0),
+      secrets,
+      fetch: fakeFetch(jsonResponse(500)).fetch,
+      logger: new Logger({ logLevel: 'SILENT', serviceName: 'switchyard-test' }),
+    });
+    await expect(handler({ flow: 'customers' }, lambdaContext('reconcile'))).rejects.toThrow(
+      'The source API answered 500',
+    );
+    expect(telemetry.total('reconcileFailed', { flow: 'customers' })).toBe(1);
   });
 });
