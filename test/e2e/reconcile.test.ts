@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../functions/core/config.js';
 import type { ReconcileReport } from '../../functions/core/reconcile.js';
+import { type ErpApi, startErpApi } from '../../local/demo/erp-api.js';
 import { type StripeApi, startStripeApi } from '../../local/demo/stripe-api.js';
 import { demoCustomer, stripeCustomerEvent } from '../../local/demo/stripe-sender.js';
 import type { HubStats } from '../../local/stats.js';
@@ -151,5 +153,111 @@ describe('reconciliation on the local runtime (a Stripe-like list API holds cust
     expect(hub.crm.calls.filter((c) => c.status < 300)).toHaveLength(8);
     console.log(`$ npx switchyard reconcile --flow customers-to-crm (after the repair)\n${await run()}`);
     console.log('G3 totals', JSON.stringify(final.totals), 'balanced', final.balanced);
+  });
+});
+
+describe('reconciliation of a rest-poll source (rows the poll never read, and a newer version of one it did)', () => {
+  const ERP_TOKEN = 'erp-e2e-reconcile';
+  const base = Date.now() - 30 * 60_000;
+  const at = (minutes: number) => new Date(base + minutes * 60_000).toISOString();
+  let erp: ErpApi;
+  let hub: TestHub;
+  const reconcile = async (query = '') => {
+    const response = await fetch(`${hub.runtime.url}/_switchyard/ops/reconcile/erp-to-crm${query}`, {
+      method: 'POST',
+    });
+    expect(response.status).toBe(200);
+    return (await response.json()) as ReconcileReport;
+  };
+  const contactOf = (id: string) =>
+    [...hub.crm.contacts.values()].filter((c) => (c.data.refs as Record<string, string>).erp === id);
+
+  beforeAll(async () => {
+    erp = await startErpApi({ token: ERP_TOKEN, pageSize: 2 });
+    hub = await startTestHub(
+      { 'e2e/erp-token': ERP_TOKEN, 'e2e/crm-token': CRM_TOKEN },
+      {
+        schedules: false,
+        config: (crmUrl) =>
+          loadConfig({
+            name: 'recone2e',
+            sources: {
+              erp: {
+                connector: 'rest-poll',
+                schedule: 'rate(1 day)',
+                url: erp.url,
+                secret: 'e2e/erp-token',
+                auth: { type: 'bearer' },
+                items: 'data',
+                nextLink: 'next',
+                initialCursor: new Date(base - 3_600_000).toISOString(),
+                map: {
+                  entity: 'customer',
+                  id: 'id',
+                  version: 'updated_at',
+                  fields: { email: 'email', name: 'name' },
+                },
+              },
+            },
+            destinations: {
+              crm: {
+                connector: 'http',
+                url: crmUrl,
+                secret: 'e2e/crm-token',
+                retry: { maxReceiveCount: 4, baseDelaySeconds: 0.5, maxDelaySeconds: 1 },
+              },
+            },
+            flows: [
+              {
+                name: 'erp-to-crm',
+                entity: 'customer',
+                from: ['erp'],
+                to: ['crm'],
+                reconcile: { schedule: 'rate(1 hour)', windowHours: 2 },
+              },
+            ],
+          }),
+      },
+    );
+    for (let n = 1; n <= 3; n++)
+      erp.upsert({ id: `e${n}`, email: `e${n}@example.com`, name: `E ${n}`, updated_at: at(n) });
+    await hub.runtime.pollNow('erp');
+    expectBalanced(await hub.runtime.settle());
+    // After the poll: two new rows and an update, which no poll reads (its schedule is a day).
+    erp.upsert({ id: 'e4', email: 'e4@example.com', name: 'E 4', updated_at: at(10) });
+    erp.upsert({ id: 'e5', email: 'e5@example.com', name: 'E 5', updated_at: at(11) });
+    erp.upsert({ id: 'e2', email: 'e2@example.com', name: 'E 2 renamed', updated_at: at(12) });
+  }, 60_000);
+  afterAll(async () => {
+    await hub?.stop();
+    await erp?.stop();
+  });
+
+  it('names the unread rows as missing and the updated one as behind, through the paged API', async () => {
+    const report = await reconcile();
+    expect(report.missingAtHub.map((m) => [m.sourceId, m.reason])).toEqual([
+      ['e4', 'missing'],
+      ['e5', 'missing'],
+      ['e2', 'behind'],
+    ]);
+    expect(report.missingAtHub[2]).toMatchObject({
+      hubVersion: Date.parse(at(2)),
+      listedVersion: Date.parse(at(12)),
+    });
+    expect(report).toMatchObject({ listed: 5, atHub: 2, drift: 3, missingAtDestinations: [] });
+    // The default window: the flow's windowHours, up to now.
+    expect(Date.parse(report.window.until) - Date.parse(report.window.since)).toBe(2 * 3_600_000);
+  });
+
+  it('repairs through the inbound queue: each row reaches the CRM once, in its newest version; then no drift', async () => {
+    expect((await reconcile('?repair=1')).repaired).toEqual({ toHub: 3, toDestinations: 0 });
+    expectBalanced(await hub.runtime.settle());
+    for (const id of ['e1', 'e2', 'e3', 'e4', 'e5']) expect(contactOf(id), id).toHaveLength(1);
+    expect(contactOf('e2')[0]?.data.name).toBe('E 2 renamed');
+    expect(contactOf('e4')[0]?.writes).toBe(1);
+    expect((await reconcile('?repair=1')).repaired).toEqual({ toHub: 0, toDestinations: 0 });
+    const final = await hub.runtime.settle();
+    expectBalanced(final);
+    expect((await reconcile()).drift).toBe(0);
   });
 });
