@@ -78,6 +78,8 @@ interface SourceSettings {
   readonly schedule?: string;
   readonly url?: string;
   readonly toleranceSeconds?: number;
+  /** Stripe's list API key, which reconciliation reads. */
+  readonly api?: { readonly secret?: string };
 }
 
 /** `https://user:pw@host/path?q` -> `https://host/path`. */
@@ -135,9 +137,12 @@ export function buildInventory(
         intake: polled
           ? { type: 'poll', url: safeEndpoint(settings.url ?? '') }
           : { type: 'webhook', path: route?.path ?? `/webhooks/${name}` },
-        secrets: settings.secret
-          ? [{ name: settings.secret, role: polled ? 'api-credential' : 'signing' }]
-          : [],
+        secrets: [
+          ...(settings.secret
+            ? [{ name: settings.secret, role: polled ? ('api-credential' as const) : ('signing' as const) }]
+            : []),
+          ...(settings.api?.secret ? [{ name: settings.api.secret, role: 'api-credential' as const }] : []),
+        ],
         replayWindowSeconds:
           !polled && settings.toleranceSeconds !== undefined ? settings.toleranceSeconds : null,
         owns: owned(name),
@@ -181,7 +186,13 @@ export function buildInventory(
     };
   });
 
-  return { hub, sources, destinations, hubAlarms: [...queueAlarms(inbound), ...errorRate('route')] };
+  const drift = topology.reconciles.map((r) => `${hub}-flow-${r.flow}-reconcile-drift`);
+  return {
+    hub,
+    sources,
+    destinations,
+    hubAlarms: [...queueAlarms(inbound), ...errorRate('route'), ...errorRate('reconcile'), ...drift],
+  };
 }
 
 function table(rows: readonly (readonly string[])[]): string {

@@ -41,6 +41,8 @@ interface SourceSettings {
   readonly connector: string;
   readonly secret?: string;
   readonly schedule?: string;
+  /** Stripe's list API key, which reconciliation reads. */
+  readonly api?: { readonly secret?: string };
 }
 
 /** Every secret the config references, with what reads it and as what. */
@@ -52,6 +54,7 @@ export function secretReferences(config: SwitchyardConfig): SecretRef[] {
     else refs.set(name, { role, usedBy: [user] });
   };
   for (const [name, source] of Object.entries(config.sources as Readonly<Record<string, SourceSettings>>)) {
+    if (source.api?.secret) add(source.api.secret, 'api-credential', `source ${name} (list API)`);
     if (!source.secret) continue;
     const polled = source.connector === 'rest-poll' || source.schedule !== undefined;
     add(source.secret, polled ? 'api-credential' : 'signing', `source ${name}`);

@@ -8,6 +8,8 @@ import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SwitchyardConfigInput } from '../../functions/core/config.js';
 import { type BuiltApp, buildApp } from '../../lib/app.js';
+import { buildInventory } from '../../local/commands/inventory.js';
+import { secretReferences } from '../../local/commands/secrets.js';
 
 const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
 
@@ -181,6 +183,23 @@ describe('reconcile function in the stack', () => {
       ],
     ]);
     for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toHaveLength(1);
+  });
+
+  it('lists the drift alarms and the reconcile error rate in the inventory, and the Stripe API key among the secrets', () => {
+    const names = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) =>
+      String(a.Properties.AlarmName),
+    );
+    const hubAlarms = buildInventory(built.config, built.topology).hubAlarms;
+    for (const name of names.filter(
+      (n) => n.endsWith('-reconcile-drift') || n === 'recon-reconcile-error-rate',
+    ))
+      expect(hubAlarms).toContain(name);
+    expect(hubAlarms.filter((n) => n.endsWith('-reconcile-drift'))).toHaveLength(2);
+    expect(secretReferences(built.config)).toContainEqual({
+      name: 'recon/stripe-api',
+      role: 'api-credential',
+      usedBy: ['source stripe (list API)'],
+    });
   });
 
   it('stays cdk-nag clean with both packs', () => {
