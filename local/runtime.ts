@@ -90,6 +90,8 @@ export interface HubRuntime {
   stats(): Promise<HubStats>;
   /** Runs one poll of a polled source now, through the real poll function. */
   pollNow(source: string): Promise<PollResult>;
+  /** Runs the reconcile function for a flow now, as its schedule does (flows with a `reconcile` block). */
+  reconcileNow(flow: string): Promise<ReconcileSummary>;
   /** Resolves once nothing is in flight anywhere (or rejects after `timeoutMs`). */
   settle(timeoutMs?: number): Promise<HubStats>;
   /**
@@ -258,19 +260,20 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
         timed(reconcileSpec.key),
       )
     : undefined;
+  const reconcileNow = async (flow: string): Promise<ReconcileSummary> => {
+    if (!reconcileFunction || !reconcileSpec) throw new Error('No flow of this hub has a reconcile block');
+    return reconcileFunction(
+      { flow },
+      lambdaContext(`${topology.name}-reconcile`, reconcileSpec.timeoutSeconds),
+    );
+  };
   const reconcileScheduler = new LocalScheduler(
     topology.reconciles.map((spec) => ({
       source: spec.flow,
       expression: spec.expression,
       function: spec.function,
     })),
-    (schedule) => {
-      if (!reconcileFunction || !reconcileSpec) throw new Error('The topology has no reconcile function');
-      return reconcileFunction(
-        { flow: schedule.source },
-        lambdaContext(`${topology.name}-reconcile`, reconcileSpec.timeoutSeconds),
-      );
-    },
+    (schedule) => reconcileNow(schedule.source),
     log,
   );
 
@@ -445,6 +448,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     stats,
     settle,
     pollNow,
+    reconcileNow,
     stop(stopOptions = {}) {
       stopped ??= (async () => {
         // Keep listening while draining, so callers get a clear 503 rather than a refused connection.

@@ -260,4 +260,17 @@ describe('reconciliation of a rest-poll source (rows the poll never read, and a 
     expectBalanced(final);
     expect((await reconcile()).drift).toBe(0);
   });
+
+  it("runs as the scheduled reconcile function too: the flow's window, its report stored, no repair (repair: false)", async () => {
+    erp.upsert({ id: 'e6', email: 'e6@example.com', name: 'E 6', updated_at: at(20) });
+    const summary = await hub.runtime.reconcileNow('erp-to-crm');
+    expect(summary).toMatchObject({ flow: 'erp-to-crm', listed: 6, atHub: 5, drift: 1 });
+    expect(summary.repaired).toBeUndefined();
+    expect(Date.parse(summary.window.until) - Date.parse(summary.window.since)).toBe(2 * 3_600_000);
+    const stored = (await (
+      await fetch(`${hub.runtime.url}/_switchyard/ops/reconcile/erp-to-crm`)
+    ).json()) as ReconcileReport;
+    expect(stored.missingAtHub.map((m) => m.sourceId)).toEqual(['e6']);
+    expectBalanced(await hub.runtime.settle());
+  });
 });
