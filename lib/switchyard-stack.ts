@@ -32,6 +32,12 @@ import { ALL_AT_ONCE, type DeploymentStrategy } from './stages.js';
  */
 export type HubSettings = Pick<SwitchyardConfig, 'logs' | 'alarms' | 'flows' | 'api' | 'encryption'> & {
   readonly sources: Readonly<Record<string, unknown>>;
+  /**
+   * The audit trail's retention: the functions' log groups hold the audit lines, so they keep at
+   * least this long.
+   * @default - the log retention alone
+   */
+  readonly audit?: SwitchyardConfig['audit'];
 };
 
 export interface SwitchyardStackProps extends StackProps {
@@ -90,6 +96,15 @@ export class SwitchyardStack extends Stack {
 
     // Check the config values CloudFormation would reject before building anything.
     const logRetention = toRetentionDays(settings.logs.retentionDays, 'logs.retentionDays');
+    // The audit trail is log lines in the functions' log groups: its retention is theirs.
+    const functionLogRetention = settings.audit
+      ? toRetentionDays(
+          Math.max(settings.logs.retentionDays, settings.audit.retentionDays),
+          settings.audit.retentionDays > settings.logs.retentionDays
+            ? 'audit.retentionDays'
+            : 'logs.retentionDays',
+        )
+      : logRetention;
     checkRouteThrottles(settings.api.routes, topology);
 
     this.dataKey = dataKey(this, topology.name, settings.encryption);
@@ -115,7 +130,7 @@ export class SwitchyardStack extends Stack {
         spec,
         projectRoot: props.projectRoot,
         resources: { table: this.table.table, queues },
-        logRetentionDays: logRetention,
+        logRetentionDays: functionLogRetention,
       });
       functions.set(spec.key, fn);
       this.grant(fn, spec, lanes, secrets);

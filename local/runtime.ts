@@ -19,6 +19,7 @@ import {
   routeHandlerFromEnv,
   type SharedDeps,
 } from '../functions/wiring.js';
+import { LocalAuditTrail } from './audit-file.js';
 import { type ConsoleApi, createConsoleApi } from './console/api.js';
 import { EventTrace } from './console/trace.js';
 import { awsClientConfig, startEmulators } from './emulators.js';
@@ -85,6 +86,8 @@ export interface HubRuntime {
   readonly tableName: string;
   readonly queueUrls: Readonly<Record<string, string>>;
   readonly deadLetterUrls: Readonly<Record<string, string>>;
+  /** Every stage transition, in `audit.jsonl` in the data directory (memory only when `inMemory`). */
+  readonly audit: LocalAuditTrail;
   stats(): Promise<HubStats>;
   /** Runs one poll of a polled source now, through the real poll function. */
   pollNow(source: string): Promise<PollResult>;
@@ -211,7 +214,14 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
       });
     }
   }
-  // The console's event search: each record's stages and destination calls, recent events only.
+  // The audit trail (what `switchyard trace` reads) survives restarts; the EventTrace beside it keeps
+  // the attempt-level detail (each receive, each destination call) of recent events, in memory.
+  const { trail: audit, report: auditReport } = await LocalAuditTrail.open(
+    options.inMemory ? undefined : options.dataDir,
+    { retentionDays: config.audit.retentionDays, now: (options.clock ?? systemClock).now() },
+  );
+  if (auditReport.pruned > 0 || auditReport.unreadable > 0)
+    log.info('audit trail compacted', { ...auditReport, retentionDays: config.audit.retentionDays });
   const trace = new EventTrace();
   const handlerFetch = trace.wrapFetch((input, init) => (options.fetch ?? globalThis.fetch)(input, init));
   // A fresh logger per execution environment: its appended keys (correlation id) are per invocation.
@@ -224,6 +234,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     dynamo: handlerDynamo,
     ...(options.clock ? { clock: options.clock } : {}),
     fetch: handlerFetch,
+    audit,
   });
 
   const envOf = (spec: FunctionSpec): Env => resolveEnv(spec, provisioned.tableName, provisioned.queueUrls);
@@ -334,6 +345,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     queueUrls: provisioned.queueUrls,
     deadLetterUrls: provisioned.deadLetterUrls,
     trace,
+    audit,
     telemetry,
   });
 
@@ -373,6 +385,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
       ),
       // Not the traced fetch: a diff's reads are no event's destination calls.
       fetch: options.fetch ?? globalThis.fetch,
+      audit,
     }),
   });
   const url = await listen(server, options.host ?? '127.0.0.1', options.port ?? 3000);
@@ -411,6 +424,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     tableName: provisioned.tableName,
     queueUrls: provisioned.queueUrls,
     deadLetterUrls: provisioned.deadLetterUrls,
+    audit,
     stats,
     settle,
     pollNow,
@@ -435,6 +449,9 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
           server.closeIdleConnections();
         });
         await Promise.all(pollers.map((poller) => poller.stop()));
+        await audit.flush();
+        if (audit.writeError)
+          log.warn('the audit trail could not be written completely', { error: String(audit.writeError) });
         if (journal) {
           // Whatever the drain left (delayed retries, a paused lane, dead letters) is in the journal
           // already; the counters are saved so the next start carries them exactly.

@@ -1,6 +1,8 @@
 import { CANONICAL_FIELDS, type Entity, type SwitchyardConfig } from './config.js';
 import type { DeliveryMessage, Envelope } from './messages.js';
 import type {
+  AuditEntry,
+  AuditTrail,
   Clock,
   DeliveryQueues,
   InboundQueue,
@@ -27,6 +29,8 @@ export interface OpsDeps {
   readonly fetch?: typeof fetch;
   /** For `shadow diff`: the mappings, so a destination is read by the id it gave the record. */
   readonly mappings?: Pick<StateStore, 'getMapping'>;
+  /** Where replays and backfills are recorded. */
+  readonly audit?: AuditTrail;
 }
 
 export class OpsError extends Error {
@@ -58,12 +62,37 @@ export async function replayQuarantined(
     await deps.inbound.send([payload]);
     deps.telemetry.count('accepted', { source: payload.source });
     deps.telemetry.count('replayed', { source: payload.source });
+    deps.audit?.record([
+      {
+        eventId: payload.eventId,
+        at: deps.clock.now(),
+        stage: 'replay',
+        outcome: 'replayed',
+        source: payload.source,
+        reason: `quarantine ${key}`,
+      },
+    ]);
   } else if (item.stage === 'deliver' && isDeliveryMessage(payload)) {
     // A new routedFrom: SQS must not take the replay for the original within its dedup window.
     await deps.deliveryQueues.send([{ ...payload, routedFrom: `replay:${key}:${deps.clock.now()}` }]);
     const lane = { flow: payload.flow, destination: payload.destination };
     deps.telemetry.count('routed', lane);
     deps.telemetry.count('replayed', lane);
+    deps.audit?.record([
+      {
+        eventId: payload.eventId,
+        at: deps.clock.now(),
+        stage: 'replay',
+        outcome: 'replayed',
+        ...lane,
+        source: payload.source,
+        entity: payload.entity,
+        id: payload.id,
+        sourceId: payload.sourceId,
+        version: payload.version,
+        reason: `quarantine ${key}`,
+      },
+    ]);
   } else {
     throw new OpsError(
       `Quarantined record "${key}" holds no replayable payload (it was unreadable when it arrived)`,
@@ -71,6 +100,31 @@ export async function replayQuarantined(
   }
   await deps.ops.deleteQuarantine(key);
   return { stage: item.stage, eventId: item.eventId };
+}
+
+/** The audit entry of a delivery message an operator's action put on a lane. */
+export function routedEntry(
+  message: DeliveryMessage,
+  stage: 'backfill' | 'replay',
+  reason: string,
+  at: number,
+  by?: string,
+): AuditEntry {
+  return {
+    eventId: message.eventId,
+    at,
+    stage,
+    outcome: stage === 'replay' ? 'replayed' : 'routed',
+    flow: message.flow,
+    destination: message.destination,
+    source: message.source,
+    entity: message.entity,
+    id: message.id,
+    sourceId: message.sourceId,
+    version: message.version,
+    reason,
+    ...(by ? { by } : {}),
+  };
 }
 
 export interface BackfillPage {
@@ -129,6 +183,7 @@ export async function backfillPage(
     deps.telemetry.count('routed', lane);
     deps.telemetry.count('backfilled', lane);
   }
+  deps.audit?.record(messages.map((m) => routedEntry(m, 'backfill', 'backfill', now)));
   await deps.ops.putDocument(`backfill#${flow.name}`, { next: page.next ?? null, at: now });
   return {
     flow: flow.name,
