@@ -349,6 +349,11 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     telemetry,
   });
 
+  const stateForOps = new DynamoStateStore(
+    handlerDynamo,
+    provisioned.tableName,
+    config.quarantine.retentionDays * 86_400,
+  );
   let draining = false;
   const server: Server = createHubServer({
     host: options.host ?? '127.0.0.1',
@@ -363,30 +368,30 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     isDraining: () => draining,
     console: consoleApi,
     pollNow: (source) => pollNow(source),
-    ops: createOpsRoutes({
-      config,
-      ops: new DynamoOpsStore(handlerDynamo, provisioned.tableName),
-      inbound: new SqsInboundQueue(handlerSqs, provisioned.queueUrls.inbound ?? ''),
-      deliveryQueues: new SqsDeliveryQueues(
-        handlerSqs,
-        Object.fromEntries(
-          topology.queues.flatMap((q) =>
-            q.destination ? [[q.destination, provisioned.queueUrls[q.key] ?? '']] : [],
+    ops: createOpsRoutes(
+      {
+        config,
+        ops: new DynamoOpsStore(handlerDynamo, provisioned.tableName),
+        inbound: new SqsInboundQueue(handlerSqs, provisioned.queueUrls.inbound ?? ''),
+        deliveryQueues: new SqsDeliveryQueues(
+          handlerSqs,
+          Object.fromEntries(
+            topology.queues.flatMap((q) =>
+              q.destination ? [[q.destination, provisioned.queueUrls[q.key] ?? '']] : [],
+            ),
           ),
         ),
-      ),
-      telemetry,
-      clock: options.clock ?? systemClock,
-      secrets: options.secrets,
-      mappings: new DynamoStateStore(
-        handlerDynamo,
-        provisioned.tableName,
-        config.quarantine.retentionDays * 86_400,
-      ),
-      // Not the traced fetch: a diff's reads are no event's destination calls.
-      fetch: options.fetch ?? globalThis.fetch,
-      audit,
-    }),
+        telemetry,
+        clock: options.clock ?? systemClock,
+        secrets: options.secrets,
+        mappings: stateForOps,
+        canonical: stateForOps,
+        // Not the traced fetch: a diff's reads are no event's destination calls.
+        fetch: options.fetch ?? globalThis.fetch,
+        audit,
+      },
+      () => audit.all(),
+    ),
   });
   const url = await listen(server, options.host ?? '127.0.0.1', options.port ?? 3000);
   for (const poller of pollers) poller.start();

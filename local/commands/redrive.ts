@@ -5,27 +5,10 @@ import type { HubInfo } from '../console/api.js';
 import type { RedriveAudit } from '../ops-routes.js';
 import type { RedriveResult } from '../redrive.js';
 import type { HubStats } from '../stats.js';
-import { callHub } from './hub-client.js';
-
-/** POSTs JSON to the running hub (callHub sends no body); a hub that does not answer is a clear error. */
-async function postJson<T>(base: string, path: string, body: unknown): Promise<T> {
-  let response: Response;
-  try {
-    response = await fetch(`${base}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify(body),
-    });
-  } catch (error) {
-    throw new Error(`No hub answers at ${base} (start it with \`switchyard dev\`)`, { cause: error });
-  }
-  const answer = (await response.json()) as T & { message?: string };
-  if (!response.ok) throw new Error(answer.message ?? `The hub answered ${response.status}`);
-  return answer;
-}
+import { callHub, postJson } from './hub-client.js';
 
 /** The queue key for a key (`inbound`, `deliver-crm`) or a destination name (`crm`). */
-export function queueKeyFor(info: HubInfo, target: string): HubInfo['queues'][number] {
+export function queueKeyFor(info: Pick<HubInfo, 'queues'>, target: string): HubInfo['queues'][number] {
   const queue =
     info.queues.find((q) => q.key === target) ??
     info.queues.find((q) => q.destination === target) ??
@@ -103,7 +86,8 @@ export function register(program: Command): void {
       const result = await postJson<RedriveResult & { queue: string }>(
         options.url,
         `/_switchyard/redrive/${encodeURIComponent(queue.key)}`,
-        {},
+        // Who, for the audit trail's `redriven` entry of each message moved.
+        { by: options.by ?? operator() },
       );
       bar.setTotal(Math.max(waiting, result.moved));
       bar.update(result.moved);

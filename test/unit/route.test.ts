@@ -279,8 +279,18 @@ describe('routeEnvelope', () => {
       const stale = { entity: 'customer', sourceId: CUSTOMER, version: V1, id: 'cust-1' };
       expect(result).toEqual({
         lanes: [
-          { lane: { flow: 'customers', destination: 'crm' }, record: stale, kind: 'skipped', reason: 'stale' },
-          { lane: { flow: 'customers', destination: 'erp' }, record: stale, kind: 'skipped', reason: 'stale' },
+          {
+            lane: { flow: 'customers', destination: 'crm' },
+            record: stale,
+            kind: 'skipped',
+            reason: 'stale',
+          },
+          {
+            lane: { flow: 'customers', destination: 'erp' },
+            record: stale,
+            kind: 'skipped',
+            reason: 'stale',
+          },
         ],
         quarantine: [],
       });
