@@ -1,9 +1,10 @@
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { IAlarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { LambdaApplication } from 'aws-cdk-lib/aws-codedeploy';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { EventSourceMapping, type IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
@@ -137,6 +138,14 @@ export class SwitchyardStack extends Stack {
       if (spec.consumes) this.consume(fn, spec, lanes);
     }
     this.functions = functions;
+
+    // Operators' actions that no function performs (`switchyard redrive --aws`) go to the audit trail
+    // here, by a fixed name the CLI knows, kept as long as the functions' audit lines.
+    new LogGroup(this, 'OperatorAuditLog', {
+      logGroupName: `/switchyard/${topology.name}/operator-audit`,
+      retention: functionLogRetention,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
 
     const routed = new Set(topology.routes.map((route) => route.function));
     for (const key of routed) {
