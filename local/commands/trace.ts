@@ -71,6 +71,51 @@ export function formatEntity(view: EntityView): string {
   return lines.join('\n');
 }
 
+interface TraceOptions {
+  json?: boolean;
+  url: string;
+  aws?: boolean;
+  stack?: string;
+  region?: string;
+  config: string;
+  days?: number;
+}
+
+/** Entries of several events, grouped by event in the order each first appears. */
+export function formatEntries(id: string, entries: readonly AuditEntry[]): string {
+  const byEvent = new Map<string, AuditEntry[]>();
+  for (const entry of entries) byEvent.set(entry.eventId, [...(byEvent.get(entry.eventId) ?? []), entry]);
+  const lines = [`${id}: ${byEvent.size} event(s) in the audit trail`];
+  for (const [eventId, list] of byEvent) {
+    lines.push(`event ${eventId}`);
+    for (const entry of list) lines.push(`  ${time(entry.at)}  ${describeEntry(entry)}`);
+  }
+  return lines.join('\n');
+}
+
+async function traceInAws(id: string, options: TraceOptions): Promise<void> {
+  const [{ CloudFormationClient }, { CloudWatchLogsClient }, { loadConfigFile }, { traceAws }] =
+    await Promise.all([
+      import('@aws-sdk/client-cloudformation'),
+      import('@aws-sdk/client-cloudwatch-logs'),
+      import('../load-config.js'),
+      import('../aws-trace.js'),
+    ]);
+  const config = await loadConfigFile(options.config);
+  const client = options.region ? { region: options.region } : {};
+  const entries = await traceAws(
+    { cloudFormation: new CloudFormationClient(client), logs: new CloudWatchLogsClient(client) },
+    { stackName: options.stack ?? config.name, id, days: options.days ?? config.audit.retentionDays },
+  );
+  if (options.json) console.log(JSON.stringify(entries, null, 2));
+  else if (entries.length > 0) console.log(formatEntries(id, entries));
+  else
+    console.error(
+      `No audit lines for "${id}" in the last ${options.days ?? config.audit.retentionDays} day(s).`,
+    );
+  if (entries.length === 0) process.exitCode = 1;
+}
+
 /**
  * `switchyard trace <eventId|entityId>`: an event's journey from the audit trail, or every event
  * that touched an entity (canonical id, or `system:externalId`), in time order.
@@ -83,7 +128,22 @@ export function register(program: Command): void {
     )
     .option('--json', 'print JSON')
     .option('--url <url>', 'the local hub', 'http://127.0.0.1:3000')
-    .action(async (id: string, options: { json?: boolean; url: string }) => {
+    .option(
+      '--aws',
+      'search the deployed stack’s audit lines with Logs Insights (needs AWS credentials)',
+      false,
+    )
+    .option('--stack <name>', "with --aws: the stack name (default: the config's name)")
+    .option('--region <region>', "with --aws: AWS region (default: AWS_REGION or the profile's)")
+    .option('--config <file>', 'with --aws: hub config module', 'switchyard.config.ts')
+    .option('--days <n>', 'with --aws: how far back to search (default: audit.retentionDays)', (v) =>
+      Number(v),
+    )
+    .action(async (id: string, options: TraceOptions) => {
+      if (options.aws) {
+        await traceInAws(id, options);
+        return;
+      }
       const view = await callHub<EventView>(
         options.url,
         'GET',
