@@ -142,7 +142,7 @@ export class SwitchyardStack extends Stack {
     // Operators' actions that no function performs (`switchyard redrive --aws`) go to the audit trail
     // here, by a fixed name the CLI knows, kept as long as the functions' audit lines.
     new LogGroup(this, 'OperatorAuditLog', {
-      logGroupName: `/switchyard/${topology.name}/operator-audit`,
+      logGroupName: `${topology.name}-operator-audit`,
       retention: functionLogRetention,
       removalPolicy: RemovalPolicy.RETAIN,
     });

@@ -21,7 +21,7 @@ import { queueKeyFor } from './commands/redrive.js';
  * (StartMessageMoveTask), and ListMessageMoveTasks reports its progress. SQS has no count limit
  * for a move, only a rate (MaxNumberOfMessagesPerSecond): so `--limit N` is refused with --aws, and
  * `--rate N` caps the messages per second instead. Who started it, what and when is written to the
- * hub's operator audit log group (`/switchyard/<hub>/operator-audit`, made by the stack), in the
+ * hub's operator audit log group (`<hub>-operator-audit`, made by the stack), in the
  * same `audit` line format the functions use.
  */
 
@@ -159,7 +159,7 @@ export async function redriveAws(sqs: SQSClient, options: AwsRedriveOptions): Pr
 }
 
 /** The stack's operator audit log group, for a hub name: what lib/switchyard-stack.ts creates. */
-export const operatorAuditLogGroup = (hub: string) => `/switchyard/${hub}/operator-audit`;
+export const operatorAuditLogGroup = (hub: string) => `${hub}-operator-audit`;
 
 /** Writes one audit line (the functions' format) to the operator audit log group. */
 export function cloudWatchAuditWriter(logs: CloudWatchLogsClient, hub: string) {

@@ -24,8 +24,7 @@ function logGroups(input: SwitchyardConfigInput) {
     (groups[id]?.Properties as { RetentionInDays?: number } | undefined)?.RetentionInDays;
   const operator = Object.values(groups).find(
     (g) =>
-      (g.Properties as { LogGroupName?: string }).LogGroupName ===
-      `/switchyard/${built.topology.name}/operator-audit`,
+      (g.Properties as { LogGroupName?: string }).LogGroupName === `${built.topology.name}-operator-audit`,
   );
   return { functionRetention: functions.map(retentionOf), operator, built };
 }

@@ -158,7 +158,7 @@ describe('the operator audit log writer', () => {
   const logsMock = mockClient(CloudWatchLogsClient);
   beforeEach(() => logsMock.reset());
 
-  it('writes one `audit` line to /switchyard/<hub>/operator-audit, creating the stream once', async () => {
+  it('writes one `audit` line to <hub>-operator-audit, creating the stream once', async () => {
     logsMock
       .on(CreateLogStreamCommand)
       .rejects(new ResourceAlreadyExistsException({ message: 'exists', $metadata: {} }));
@@ -166,7 +166,7 @@ describe('the operator audit log writer', () => {
     const write = cloudWatchAuditWriter(new CloudWatchLogsClient({ region, credentials }), 'acme');
     await write({ eventId: 'redrive:t', at: NOW, stage: 'redrive', outcome: 'redriven', by: 'alice' });
     const put = logsMock.commandCalls(PutLogEventsCommand)[0]?.args[0].input;
-    expect(put?.logGroupName).toBe('/switchyard/acme/operator-audit');
+    expect(put?.logGroupName).toBe('acme-operator-audit');
     expect(put?.logStreamName).toBe('switchyard-cli');
     expect(put?.logEvents?.[0]?.timestamp).toBe(NOW);
     expect(JSON.parse(put?.logEvents?.[0]?.message ?? '{}')).toMatchObject({

@@ -52,7 +52,7 @@ describe('trace --aws (Logs Insights over the stack’s log groups)', () => {
         StackResourceSummaries: [
           {
             ResourceType: 'AWS::Logs::LogGroup',
-            PhysicalResourceId: '/switchyard/acme/operator-audit',
+            PhysicalResourceId: 'acme-operator-audit',
             LogicalResourceId: 'c',
             ResourceStatus: 'CREATE_COMPLETE',
             LastUpdatedTimestamp: new Date(),
@@ -97,7 +97,7 @@ describe('trace --aws (Logs Insights over the stack’s log groups)', () => {
       sleep: async () => {},
     });
     const start = logs.commandCalls(StartQueryCommand)[0]?.args[0].input;
-    expect(start?.logGroupNames).toEqual(['acme-RouteLogs', '/switchyard/acme/operator-audit']);
+    expect(start?.logGroupNames).toEqual(['acme-RouteLogs', 'acme-operator-audit']);
     expect(start?.endTime).toBe(NOW / 1000);
     expect(start?.startTime).toBe(NOW / 1000 - 30 * 86_400);
     expect(start?.queryString).toContain('filter message = "audit"');
