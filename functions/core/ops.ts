@@ -140,7 +140,7 @@ export function messageFromCanonical(
 /** The audit entry of a delivery message an operator's action put on a lane. */
 export function routedEntry(
   message: DeliveryMessage,
-  stage: 'backfill' | 'replay',
+  stage: 'backfill' | 'replay' | 'promote',
   reason: string,
   at: number,
   by?: string,

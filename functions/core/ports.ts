@@ -135,7 +135,7 @@ export interface AuditEntry {
   /** Epoch ms. */
   readonly at: number;
   /** Where the transition happened. */
-  readonly stage: 'ingest' | 'poll' | 'route' | 'deliver' | 'redrive' | 'replay' | 'backfill';
+  readonly stage: 'ingest' | 'poll' | 'route' | 'deliver' | 'redrive' | 'replay' | 'backfill' | 'promote';
   readonly outcome: AuditOutcome;
   readonly source?: string;
   readonly flow?: string;
