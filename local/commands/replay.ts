@@ -41,6 +41,23 @@ export function matches(item: Listed, filter: ReplayFilter): boolean {
   );
 }
 
+interface ReplayOptions {
+  from: string;
+  source?: string;
+  destination?: string;
+  flow?: string;
+  entity?: string;
+  stage?: string;
+  event?: string;
+  id?: string;
+  state?: string;
+  by?: string;
+  since?: number;
+  until?: number;
+  dryRun?: boolean;
+  url: string;
+}
+
 const isoTime = (name: string) => (value: string) => {
   const ms = Date.parse(value);
   if (Number.isNaN(ms)) throw new Error(`${name} takes an ISO time, such as 2024-05-01T12:00:00Z`);
@@ -71,98 +88,67 @@ export function register(program: Command): void {
     .option('--until <iso>', 'only records quarantined before this time', isoTime('--until'))
     .option('--dry-run', 'count what would be replayed, change nothing')
     .option('--url <url>', 'the local hub', 'http://127.0.0.1:3000')
-    .action(
-      async (options: {
-        from: string;
-        source?: string;
-        destination?: string;
-        flow?: string;
-        entity?: string;
-        stage?: string;
-        event?: string;
-        id?: string;
-        state?: string;
-        by?: string;
-        since?: number;
-        until?: number;
-        dryRun?: boolean;
-        url: string;
-      }) => {
-        if (options.from === 'canonical') {
-          await replayCanonical(options);
-          return;
+    .action(async (options: ReplayOptions) => {
+      if (options.from === 'canonical') {
+        await replayCanonical(options);
+        return;
+      }
+      if (options.from !== 'quarantine')
+        throw new Error(`--from ${options.from} is not supported: replay from quarantine or canonical`);
+      if (options.stage && options.stage !== 'route' && options.stage !== 'deliver')
+        throw new Error('--stage is route or deliver');
+      const filter: ReplayFilter = {
+        ...(options.source ? { source: options.source } : {}),
+        ...(options.destination ? { destination: options.destination } : {}),
+        ...(options.flow ? { flow: options.flow } : {}),
+        ...(options.entity ? { entity: options.entity } : {}),
+        ...(options.stage ? { stage: options.stage } : {}),
+        ...(options.event ? { eventId: options.event } : {}),
+        ...(options.since !== undefined ? { since: options.since } : {}),
+        ...(options.until !== undefined ? { until: options.until } : {}),
+      };
+      const all = await listAllQuarantined<Listed>(options.url);
+      const chosen = all.filter((item) => matches(item, filter));
+      const byStage = (stage: string) => chosen.filter((i) => i.stage === stage).length;
+      const summary = `${chosen.length} of ${all.length} quarantined record(s) match (route: ${byStage('route')}, deliver: ${byStage('deliver')})`;
+      if (options.dryRun) {
+        console.log(`dry run: ${summary}; nothing was replayed`);
+        for (const item of chosen)
+          console.log(`  ${item.key}  ${item.stage} ${item.source} ${item.entity ?? ''} ${item.eventId}`);
+        return;
+      }
+      console.log(summary);
+      const bar = new SingleBar({
+        format: 'replay [{bar}] {value}/{total}',
+        hideCursor: true,
+        noTTYOutput: true,
+        notTTYSchedule: 2000,
+      });
+      bar.start(chosen.length, 0);
+      const failed: string[] = [];
+      let replayed = 0;
+      for (const item of chosen) {
+        try {
+          await callHub(
+            options.url,
+            'POST',
+            `/_switchyard/ops/quarantine/${encodeURIComponent(item.key)}/replay`,
+          );
+          replayed += 1;
+        } catch (error) {
+          failed.push(`${item.key}: ${(error as Error).message}`);
         }
-        if (options.from !== 'quarantine')
-          throw new Error(`--from ${options.from} is not supported: replay from quarantine or canonical`);
-        if (options.stage && options.stage !== 'route' && options.stage !== 'deliver')
-          throw new Error('--stage is route or deliver');
-        const filter: ReplayFilter = {
-          ...(options.source ? { source: options.source } : {}),
-          ...(options.destination ? { destination: options.destination } : {}),
-          ...(options.flow ? { flow: options.flow } : {}),
-          ...(options.entity ? { entity: options.entity } : {}),
-          ...(options.stage ? { stage: options.stage } : {}),
-          ...(options.event ? { eventId: options.event } : {}),
-          ...(options.since !== undefined ? { since: options.since } : {}),
-          ...(options.until !== undefined ? { until: options.until } : {}),
-        };
-        const all = await listAllQuarantined<Listed>(options.url);
-        const chosen = all.filter((item) => matches(item, filter));
-        const byStage = (stage: string) => chosen.filter((i) => i.stage === stage).length;
-        const summary = `${chosen.length} of ${all.length} quarantined record(s) match (route: ${byStage('route')}, deliver: ${byStage('deliver')})`;
-        if (options.dryRun) {
-          console.log(`dry run: ${summary}; nothing was replayed`);
-          for (const item of chosen)
-            console.log(`  ${item.key}  ${item.stage} ${item.source} ${item.entity ?? ''} ${item.eventId}`);
-          return;
-        }
-        console.log(summary);
-        const bar = new SingleBar({
-          format: 'replay [{bar}] {value}/{total}',
-          hideCursor: true,
-          noTTYOutput: true,
-          notTTYSchedule: 2000,
-        });
-        bar.start(chosen.length, 0);
-        const failed: string[] = [];
-        let replayed = 0;
-        for (const item of chosen) {
-          try {
-            await callHub(
-              options.url,
-              'POST',
-              `/_switchyard/ops/quarantine/${encodeURIComponent(item.key)}/replay`,
-            );
-            replayed += 1;
-          } catch (error) {
-            failed.push(`${item.key}: ${(error as Error).message}`);
-          }
-          bar.increment();
-        }
-        bar.stop();
-        console.log(`replayed ${replayed} record(s)${failed.length ? `, ${failed.length} failed` : ''}`);
-        for (const line of failed) console.error(`  ${line}`);
-        if (failed.length > 0) process.exitCode = 1;
-      },
-    );
+        bar.increment();
+      }
+      bar.stop();
+      console.log(`replayed ${replayed} record(s)${failed.length ? `, ${failed.length} failed` : ''}`);
+      for (const line of failed) console.error(`  ${line}`);
+      if (failed.length > 0) process.exitCode = 1;
+    });
 }
 
 /** `replay --from canonical`: the hub selects by the audit trail and sends the current records. */
-async function replayCanonical(options: {
-  source?: string;
-  destination?: string;
-  flow?: string;
-  entity?: string;
-  stage?: string;
-  event?: string;
-  id?: string;
-  state?: string;
-  by?: string;
-  since?: number;
-  until?: number;
-  dryRun?: boolean;
-  url: string;
-}): Promise<void> {
+async function replayCanonical(options: ReplayOptions): Promise<void> {
   if (options.stage) throw new Error('--stage is for --from quarantine; use --state with --from canonical');
   if (options.state && !(REPLAY_STATES as readonly string[]).includes(options.state))
     throw new Error(`--state is one of ${REPLAY_STATES.join(', ')}`);
