@@ -27,7 +27,11 @@ export class LocalAuditTrail implements AuditTrail {
   private readonly entries: AuditEntry[] = [];
   private readonly byEventId = new Map<string, AuditEntry[]>();
   private readonly byEntityKey = new Map<string, Set<string>>();
-  private pending: string[] = [];
+  /** Lines not yet appended, each with the sequence number of its entry. */
+  private pending: { readonly seq: number; readonly line: string }[] = [];
+  private seq = 0;
+  /** Entries up to this number are in the file by a rewrite: their pending appends are skipped. */
+  private rewrittenThrough = 0;
   private writing: Promise<void> = Promise.resolve();
   private scheduled = false;
   private failure: unknown;
@@ -70,7 +74,8 @@ export class LocalAuditTrail implements AuditTrail {
     for (const entry of entries) {
       if (!entry.eventId) continue;
       this.index(entry);
-      if (this.file) this.pending.push(`${JSON.stringify(entry)}\n`);
+      this.seq += 1;
+      if (this.file) this.pending.push({ seq: this.seq, line: `${JSON.stringify(entry)}\n` });
     }
     if (this.file && this.pending.length > 0 && !this.scheduled) {
       this.scheduled = true;
@@ -86,15 +91,38 @@ export class LocalAuditTrail implements AuditTrail {
   flush(): Promise<void> {
     const file = this.file;
     if (!file || this.pending.length === 0) return this.writing;
-    const chunk = this.pending.join('');
+    const lines = this.pending;
     this.pending = [];
-    this.writing = this.writing.then(() =>
-      appendFile(file, chunk).catch((error: unknown) => {
+    this.writing = this.writing.then(() => {
+      const chunk = lines
+        .filter((l) => l.seq > this.rewrittenThrough)
+        .map((l) => l.line)
+        .join('');
+      if (chunk === '') return;
+      return appendFile(file, chunk).catch((error: unknown) => {
         // Kept for the next start's report; the pipeline must not fail because the trail did.
         this.failure = error;
-      }),
-    );
+      });
+    });
     return this.writing;
+  }
+
+  /**
+   * Drops what is older than the retention, from the index and the file (a long-running hub calls
+   * it periodically; the start does it too). Queued behind pending appends, so no line is lost.
+   */
+  async prune(now: number): Promise<number> {
+    const cutoff = now - this.retentionMs;
+    const kept = this.entries.filter((e) => e.at >= cutoff);
+    const dropped = this.entries.length - kept.length;
+    if (dropped === 0) return 0;
+    this.entries.length = 0;
+    this.byEventId.clear();
+    this.byEntityKey.clear();
+    for (const entry of kept) this.index(entry);
+    this.writing = this.writing.then(() => this.compact());
+    await this.writing;
+    return dropped;
   }
 
   /** The last append error, if any (the runtime logs it at stop). */
@@ -107,7 +135,10 @@ export class LocalAuditTrail implements AuditTrail {
     if (!this.file) return;
     await mkdir(dirname(this.file), { recursive: true });
     const temporary = `${this.file}.tmp`;
-    await writeFile(temporary, this.entries.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    // Everything indexed so far is in this rewrite; appends still queued for it are skipped.
+    const text = this.entries.map((e) => `${JSON.stringify(e)}\n`).join('');
+    this.rewrittenThrough = this.seq;
+    await writeFile(temporary, text);
     await rename(temporary, this.file);
   }
 

@@ -222,6 +222,13 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
   );
   if (auditReport.pruned > 0 || auditReport.unreadable > 0)
     log.info('audit trail compacted', { ...auditReport, retentionDays: config.audit.retentionDays });
+  // A hub left running for weeks prunes the trail too, not only at start.
+  const auditPruning = setInterval(() => {
+    void audit.prune((options.clock ?? systemClock).now()).catch((error: unknown) => {
+      log.warn('could not prune the audit trail', { error: String(error) });
+    });
+  }, 6 * 3_600_000);
+  auditPruning.unref();
   const trace = new EventTrace();
   const handlerFetch = trace.wrapFetch((input, init) => (options.fetch ?? globalThis.fetch)(input, init));
   // A fresh logger per execution environment: its appended keys (correlation id) are per invocation.
@@ -454,6 +461,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
           server.closeIdleConnections();
         });
         await Promise.all(pollers.map((poller) => poller.stop()));
+        clearInterval(auditPruning);
         await audit.flush();
         if (audit.writeError)
           log.warn('the audit trail could not be written completely', { error: String(audit.writeError) });

@@ -94,6 +94,25 @@ describe('LocalAuditTrail (audit.jsonl in the data directory)', () => {
     expect(third.event('evt_next')).toHaveLength(1);
   });
 
+  it('prunes while running, without losing or doubling what is recorded during the rewrite', async () => {
+    const { trail } = await open(T0);
+    trail.record([entry({ eventId: 'old', at: T0 }), entry({ eventId: 'kept', at: T0 + 20 * DAY })]);
+    // Recorded but not yet appended when the prune starts, and one more while it runs.
+    trail.record([entry({ eventId: 'pending', at: T0 + 25 * DAY })]);
+    const pruning = trail.prune(T0 + 31 * DAY);
+    trail.record([entry({ eventId: 'during', at: T0 + 31 * DAY })]);
+    expect(await pruning).toBe(1);
+    await trail.flush();
+    expect(trail.event('old')).toEqual([]);
+    const ids = (await readFile(join(dir, AUDIT_FILE), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as AuditEntry).eventId);
+    expect(ids).toEqual(['kept', 'pending', 'during']);
+    const { trail: again } = await open(T0 + 31 * DAY);
+    expect(again.all().map((e) => e.eventId)).toEqual(['kept', 'pending', 'during']);
+  });
+
   it('keeps an in-memory hub’s trail in memory only (no file)', async () => {
     const { trail } = await LocalAuditTrail.open(undefined, { retentionDays: 30, now: T0 });
     trail.record([entry({ eventId: 'evt_1' })]);
