@@ -1,3 +1,4 @@
+import { Logger } from '@aws-lambda-powertools/logger';
 import type { AuditEntry, AuditTrail } from '../core/ports.js';
 
 /** The message and key every audit line carries: what `trace --aws` filters on in Logs Insights. */
@@ -27,4 +28,12 @@ export class LogAuditTrail implements AuditTrail {
       }
     }
   }
+}
+
+/**
+ * The trail's own logger: INFO set in the constructor wins over POWERTOOLS_LOG_LEVEL (the config's
+ * `logs.level`), so a function logging at WARN or ERROR still writes its audit lines.
+ */
+export function lambdaAuditTrail(serviceName: string): LogAuditTrail {
+  return new LogAuditTrail(new Logger({ serviceName, logLevel: 'INFO' }));
 }

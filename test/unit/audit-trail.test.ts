@@ -1,8 +1,8 @@
 import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LogAuditTrail } from '../../functions/aws/log-audit-trail.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { LogAuditTrail, lambdaAuditTrail } from '../../functions/aws/log-audit-trail.js';
 import { loadConfig } from '../../functions/core/config.js';
 import { ConfigError } from '../../functions/core/errors.js';
 import { matchesReplay, replayFromCanonical, terminalStates } from '../../functions/core/ops.js';
@@ -143,6 +143,29 @@ describe('LogAuditTrail (AWS: one structured log line per transition)', () => {
         ],
       },
     ]);
+  });
+
+  it('writes its line even when the function logs at ERROR (POWERTOOLS_LOG_LEVEL)', () => {
+    const previous = process.env.POWERTOOLS_LOG_LEVEL;
+    process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      lambdaAuditTrail('acme').record([entry({ eventId: 'evt_quiet' })]);
+    } finally {
+      spy.mockRestore();
+      if (previous === undefined) delete process.env.POWERTOOLS_LOG_LEVEL;
+      else process.env.POWERTOOLS_LOG_LEVEL = previous;
+    }
+    const line = JSON.parse(written.join('').trim()) as {
+      message: string;
+      audit: AuditEntry;
+      service: string;
+    };
+    expect(line).toMatchObject({ message: 'audit', service: 'acme', audit: { eventId: 'evt_quiet' } });
   });
 
   it('never throws into the pipeline when the writer fails', () => {
