@@ -5,6 +5,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import userConfig from '../switchyard.config.js';
 import { EmfTelemetry } from './aws/emf-telemetry.js';
+import { lambdaAuditTrail } from './aws/log-audit-trail.js';
 import { SecretsManagerStore } from './aws/secrets.js';
 import { loadConfig } from './core/config.js';
 import type { SharedDeps } from './wiring.js';
@@ -19,6 +20,7 @@ export const shared: SharedDeps = {
   config,
   logger: new Logger({ serviceName: config.name }),
   telemetry: new EmfTelemetry({ namespace: 'Switchyard', serviceName: config.name }),
+  audit: lambdaAuditTrail(config.name),
   secrets: new SecretsManagerStore(new SecretsManagerClient({}), config.secretsCacheSeconds),
   sqs: new SQSClient({}),
   dynamo: DynamoDBDocumentClient.from(new DynamoDBClient({}), {

@@ -12,7 +12,7 @@ import { SqsDeliveryQueues, SqsInboundQueue, SqsMessageVisibility } from './aws/
 import { destinationConnector } from './connectors/registry.js';
 import type { SwitchyardConfig } from './core/config.js';
 import { ConfigError, MissingEnvironmentError } from './core/errors.js';
-import { type Clock, type SecretStore, systemClock, type Telemetry } from './core/ports.js';
+import { type AuditTrail, type Clock, type SecretStore, systemClock, type Telemetry } from './core/ports.js';
 import { POLL_TIMEOUT_SECONDS } from './core/topology.js';
 import { createDeliverHandler } from './handlers/deliver-handler.js';
 import { createIngestHandler } from './handlers/ingest-handler.js';
@@ -30,6 +30,8 @@ export interface SharedDeps {
   readonly dynamo: DynamoDBDocumentClient;
   readonly clock?: Clock;
   readonly fetch?: typeof fetch;
+  /** Every stage transition (functions/aws/log-audit-trail.ts in Lambda, a file locally). */
+  readonly audit?: AuditTrail;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;

@@ -1,9 +1,10 @@
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { IAlarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { LambdaApplication } from 'aws-cdk-lib/aws-codedeploy';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { EventSourceMapping, type IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
@@ -33,6 +34,12 @@ import { ALL_AT_ONCE, type DeploymentStrategy } from './stages.js';
  */
 export type HubSettings = Pick<SwitchyardConfig, 'logs' | 'alarms' | 'flows' | 'api' | 'encryption'> & {
   readonly sources: Readonly<Record<string, unknown>>;
+  /**
+   * The audit trail's retention: the functions' log groups hold the audit lines, so they keep at
+   * least this long.
+   * @default - the log retention alone
+   */
+  readonly audit?: SwitchyardConfig['audit'];
 };
 
 export interface SwitchyardStackProps extends StackProps {
@@ -91,6 +98,15 @@ export class SwitchyardStack extends Stack {
 
     // Check the config values CloudFormation would reject before building anything.
     const logRetention = toRetentionDays(settings.logs.retentionDays, 'logs.retentionDays');
+    // The audit trail is log lines in the functions' log groups: its retention is theirs.
+    const functionLogRetention = settings.audit
+      ? toRetentionDays(
+          Math.max(settings.logs.retentionDays, settings.audit.retentionDays),
+          settings.audit.retentionDays > settings.logs.retentionDays
+            ? 'audit.retentionDays'
+            : 'logs.retentionDays',
+        )
+      : logRetention;
     checkRouteThrottles(settings.api.routes, topology);
 
     this.dataKey = dataKey(this, topology.name, settings.encryption);
@@ -116,13 +132,21 @@ export class SwitchyardStack extends Stack {
         spec,
         projectRoot: props.projectRoot,
         resources: { table: this.table.table, queues },
-        logRetentionDays: logRetention,
+        logRetentionDays: functionLogRetention,
       });
       functions.set(spec.key, fn);
       this.grant(fn, spec, lanes, secrets);
       if (spec.consumes) this.consume(fn, spec, lanes);
     }
     this.functions = functions;
+
+    // Operators' actions that no function performs (`switchyard redrive --aws`) go to the audit trail
+    // here, by a fixed name the CLI knows, kept as long as the functions' audit lines.
+    new LogGroup(this, 'OperatorAuditLog', {
+      logGroupName: `${topology.name}-operator-audit`,
+      retention: functionLogRetention,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
 
     const routed = new Set(topology.routes.map((route) => route.function));
     for (const key of routed) {

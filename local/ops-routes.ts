@@ -2,11 +2,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ENTITIES, type Entity } from '../functions/core/config.js';
 import {
   backfillPage,
+  type CanonicalReplayFilter,
   type OpsDeps,
   OpsError,
   qualityReport,
+  REPLAY_STATES,
+  replayFromCanonical,
   replayQuarantined,
 } from '../functions/core/ops.js';
+import type { AuditEntry } from '../functions/core/ports.js';
 import { ReconcileError, reconcileDocumentName, reconcileFlow } from '../functions/core/reconcile.js';
 import { promoteShadow, shadowDiff } from '../functions/core/shadow-ops.js';
 import { deriveTopology } from '../functions/core/topology.js';
@@ -20,6 +24,7 @@ import { deriveTopology } from '../functions/core/topology.js';
  *   POST /_switchyard/ops/quarantine/<key>/replay   replay it through the current code
  *   POST /_switchyard/ops/backfill/<flow>[?after=&limit=]   one page of a backfill
  *   GET  /_switchyard/ops/quality?entity=&source=   the data quality report
+ *   POST /_switchyard/ops/replay/canonical         replay from the canonical store: {filter, dryRun, by?}
  *   POST /_switchyard/ops/redrives                  records a redrive: {queue, moved, by, error?}
  *   GET  /_switchyard/ops/redrives[?limit=]         the recorded redrives, newest first
  *   GET  /_switchyard/ops/shadow/<flow>/diff        what a shadow flow would change at its destinations
@@ -86,7 +91,47 @@ function toAudit(body: unknown, queues: readonly string[], at: string): RedriveA
   return { queue, moved, by, at, ...(error ? { error: error.slice(0, 500) } : {}) };
 }
 
-export function createOpsRoutes(deps: OpsDeps): OpsRoutes {
+const OPERATOR = /^[\w.@-]{1,64}$/;
+
+/** The filter of a replay from the canonical store, checked field by field. */
+function toReplayRequest(body: unknown): { filter: CanonicalReplayFilter; dryRun: boolean; by?: string } {
+  const value = (body ?? {}) as Record<string, unknown>;
+  const raw = (value.filter ?? {}) as Record<string, unknown>;
+  const filter: Record<string, string | number> = {};
+  for (const field of ['source', 'flow', 'destination', 'entity', 'id', 'eventId'] as const) {
+    const v = raw[field];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || v.length === 0 || v.length > 256)
+      throw new OpsError(`filter.${field} must be a non-empty string`);
+    filter[field] = v;
+  }
+  if (filter.entity !== undefined && !ENTITIES.includes(filter.entity as Entity))
+    throw new OpsError(`filter.entity must be one of ${ENTITIES.join(', ')}`);
+  for (const field of ['since', 'until'] as const) {
+    const v = raw[field];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new OpsError(`filter.${field} must be epoch ms`);
+    filter[field] = v;
+  }
+  if (raw.state !== undefined) {
+    if (typeof raw.state !== 'string' || !(REPLAY_STATES as readonly string[]).includes(raw.state))
+      throw new OpsError(`filter.state must be one of ${REPLAY_STATES.join(', ')}`);
+    filter.state = raw.state;
+  }
+  if (value.by !== undefined && (typeof value.by !== 'string' || !OPERATOR.test(value.by)))
+    throw new OpsError('by must name the operator (letters, digits, . _ @ -, at most 64)');
+  return {
+    filter: filter as CanonicalReplayFilter,
+    dryRun: value.dryRun === true,
+    ...(typeof value.by === 'string' ? { by: value.by } : {}),
+  };
+}
+
+/**
+ * @param auditEntries the audit trail's entries, what replay from the canonical store selects by
+ *   (without it, that route answers 400)
+ */
+export function createOpsRoutes(deps: OpsDeps, auditEntries?: () => readonly AuditEntry[]): OpsRoutes {
   const queueKeys = deriveTopology(deps.config).queues.map((q) => q.key);
   // Index updates are read-modify-write: one at a time within this process.
   let indexWrites: Promise<unknown> = Promise.resolve();
@@ -196,6 +241,18 @@ export function createOpsRoutes(deps: OpsDeps): OpsRoutes {
         return report
           ? send(res, 200, report)
           : send(res, 404, { error: 'not_found', message: `No reconcile report for flow "${rest[1]}" yet` });
+      }
+      if (rest[0] === 'replay' && rest[1] === 'canonical' && rest.length === 2 && req.method === 'POST') {
+        if (!auditEntries) throw new OpsError('This hub keeps no audit trail to select a replay by');
+        const request = toReplayRequest(await readSmallJson(req));
+        return send(
+          res,
+          200,
+          await replayFromCanonical(auditEntries(), request.filter, deps, {
+            dryRun: request.dryRun,
+            ...(request.by ? { by: request.by } : {}),
+          }),
+        );
       }
       if (rest[0] === 'redrives' && rest.length === 1 && req.method === 'POST') {
         const at = new Date(deps.clock.now()).toISOString();

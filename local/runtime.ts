@@ -21,6 +21,7 @@ import {
   routeHandlerFromEnv,
   type SharedDeps,
 } from '../functions/wiring.js';
+import { LocalAuditTrail } from './audit-file.js';
 import { type ConsoleApi, createConsoleApi } from './console/api.js';
 import { EventTrace } from './console/trace.js';
 import { awsClientConfig, startEmulators } from './emulators.js';
@@ -87,6 +88,8 @@ export interface HubRuntime {
   readonly tableName: string;
   readonly queueUrls: Readonly<Record<string, string>>;
   readonly deadLetterUrls: Readonly<Record<string, string>>;
+  /** Every stage transition, in `audit.jsonl` in the data directory (memory only when `inMemory`). */
+  readonly audit: LocalAuditTrail;
   stats(): Promise<HubStats>;
   /** Runs one poll of a polled source now, through the real poll function. */
   pollNow(source: string): Promise<PollResult>;
@@ -215,7 +218,21 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
       });
     }
   }
-  // The console's event search: each record's stages and destination calls, recent events only.
+  // The audit trail (what `switchyard trace` reads) survives restarts; the EventTrace beside it keeps
+  // the attempt-level detail (each receive, each destination call) of recent events, in memory.
+  const { trail: audit, report: auditReport } = await LocalAuditTrail.open(
+    options.inMemory ? undefined : options.dataDir,
+    { retentionDays: config.audit.retentionDays, now: (options.clock ?? systemClock).now() },
+  );
+  if (auditReport.pruned > 0 || auditReport.unreadable > 0)
+    log.info('audit trail compacted', { ...auditReport, retentionDays: config.audit.retentionDays });
+  // A hub left running for weeks prunes the trail too, not only at start.
+  const auditPruning = setInterval(() => {
+    void audit.prune((options.clock ?? systemClock).now()).catch((error: unknown) => {
+      log.warn('could not prune the audit trail', { error: String(error) });
+    });
+  }, 6 * 3_600_000);
+  auditPruning.unref();
   const trace = new EventTrace();
   const handlerFetch = trace.wrapFetch((input, init) => (options.fetch ?? globalThis.fetch)(input, init));
   // A fresh logger per execution environment: its appended keys (correlation id) are per invocation.
@@ -228,6 +245,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     dynamo: handlerDynamo,
     ...(options.clock ? { clock: options.clock } : {}),
     fetch: handlerFetch,
+    audit,
   });
 
   const envOf = (spec: FunctionSpec): Env => resolveEnv(spec, provisioned.tableName, provisioned.queueUrls);
@@ -362,6 +380,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     queueUrls: provisioned.queueUrls,
     deadLetterUrls: provisioned.deadLetterUrls,
     trace,
+    audit,
     telemetry,
   });
 
@@ -370,7 +389,6 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     provisioned.tableName,
     config.quarantine.retentionDays * 86_400,
   );
-
   let draining = false;
   const server: Server = createHubServer({
     host: options.host ?? '127.0.0.1',
@@ -385,26 +403,31 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     isDraining: () => draining,
     console: consoleApi,
     pollNow: (source) => pollNow(source),
-    ops: createOpsRoutes({
-      config,
-      ops: new DynamoOpsStore(handlerDynamo, provisioned.tableName),
-      inbound: new SqsInboundQueue(handlerSqs, provisioned.queueUrls.inbound ?? ''),
-      deliveryQueues: new SqsDeliveryQueues(
-        handlerSqs,
-        Object.fromEntries(
-          topology.queues.flatMap((q) =>
-            q.destination ? [[q.destination, provisioned.queueUrls[q.key] ?? '']] : [],
+    ops: createOpsRoutes(
+      {
+        config,
+        ops: new DynamoOpsStore(handlerDynamo, provisioned.tableName),
+        inbound: new SqsInboundQueue(handlerSqs, provisioned.queueUrls.inbound ?? ''),
+        deliveryQueues: new SqsDeliveryQueues(
+          handlerSqs,
+          Object.fromEntries(
+            topology.queues.flatMap((q) =>
+              q.destination ? [[q.destination, provisioned.queueUrls[q.key] ?? '']] : [],
+            ),
           ),
         ),
-      ),
-      telemetry,
-      clock: options.clock ?? systemClock,
-      secrets: options.secrets,
-      mappings: stateForOps,
-      state: stateForOps,
-      // Not the traced fetch: a diff's reads are no event's destination calls.
-      fetch: options.fetch ?? globalThis.fetch,
-    }),
+        telemetry,
+        clock: options.clock ?? systemClock,
+        secrets: options.secrets,
+        mappings: stateForOps,
+        canonical: stateForOps,
+        state: stateForOps,
+        // Not the traced fetch: a diff's reads are no event's destination calls.
+        fetch: options.fetch ?? globalThis.fetch,
+        audit,
+      },
+      () => audit.all(),
+    ),
   });
   const url = await listen(server, options.host ?? '127.0.0.1', options.port ?? 3000);
   for (const poller of pollers) poller.start();
@@ -445,6 +468,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     tableName: provisioned.tableName,
     queueUrls: provisioned.queueUrls,
     deadLetterUrls: provisioned.deadLetterUrls,
+    audit,
     stats,
     settle,
     pollNow,
@@ -471,6 +495,10 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
           server.closeIdleConnections();
         });
         await Promise.all(pollers.map((poller) => poller.stop()));
+        clearInterval(auditPruning);
+        await audit.flush();
+        if (audit.writeError)
+          log.warn('the audit trail could not be written completely', { error: String(audit.writeError) });
         if (journal) {
           // Whatever the drain left (delayed retries, a paused lane, dead letters) is in the journal
           // already; the counters are saved so the next start carries them exactly.

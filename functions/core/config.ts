@@ -40,6 +40,14 @@ export const CANONICAL_FIELDS: Record<(typeof ENTITIES)[number], readonly string
  * An endpoint the hub calls with a credential: https (plain http only to this machine, for local
  * systems and tests), and never a user or password in the URL, where logs and errors would show it.
  */
+/**
+ * The retention periods CloudWatch Logs accepts, in days. Core imports no CDK, so the list is
+ * written out here; test/infra checks it against aws-cdk-lib's RetentionDays.
+ */
+export const AUDIT_RETENTION_DAYS: readonly number[] = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+
 const endpointUrl = z
   .url({ protocol: /^https?$/ })
   .refine((value) => {
@@ -365,6 +373,22 @@ const configSchema = z.strictObject({
     .strictObject({
       level: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
       retentionDays: z.number().int().positive().default(30),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      /**
+       * Days every event's stage transitions are kept (`switchyard trace`). In AWS they are log lines
+       * in the functions' log groups, which keep at least this long, so it must be a CloudWatch Logs
+       * retention period; locally the audit file is pruned to it.
+       */
+      retentionDays: z
+        .number()
+        .int()
+        .refine((days) => AUDIT_RETENTION_DAYS.includes(days), {
+          message: `must be a CloudWatch Logs retention period in days, one of ${AUDIT_RETENTION_DAYS.join(', ')}`,
+        })
+        .default(30),
     })
     .prefault({}),
   quarantine: z

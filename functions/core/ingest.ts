@@ -4,7 +4,7 @@ import type { WebhookConnector } from '../connectors/types.js';
 import type { SwitchyardConfig } from './config.js';
 import { QueueUnavailableError, RejectedRequestError, SwitchyardError } from './errors.js';
 import type { Envelope } from './messages.js';
-import type { Clock, InboundQueue, SecretStore, Telemetry } from './ports.js';
+import type { AuditEntry, AuditTrail, Clock, InboundQueue, SecretStore, Telemetry } from './ports.js';
 
 export interface IngestDeps {
   readonly config: SwitchyardConfig;
@@ -12,6 +12,8 @@ export interface IngestDeps {
   readonly secrets: SecretStore;
   readonly telemetry: Telemetry;
   readonly clock: Clock;
+  /** Where each accepted event is recorded. */
+  readonly audit?: AuditTrail;
 }
 
 export interface IngestRequest {
@@ -29,6 +31,17 @@ export interface IngestResponse {
   readonly body: Readonly<Record<string, string | readonly string[]>>;
   /** Present once the events are on the inbound queue. */
   readonly envelopes?: readonly Envelope[];
+}
+
+/** The audit entries of envelopes now on the inbound queue. */
+export function acceptedEntries(envelopes: readonly Envelope[], stage: 'ingest' | 'poll'): AuditEntry[] {
+  return envelopes.map((e) => ({
+    eventId: e.eventId,
+    at: e.receivedAt,
+    stage,
+    outcome: 'accepted',
+    source: e.source,
+  }));
 }
 
 /** The signing secret could not be read; answered 503 so the provider retries. */
@@ -61,6 +74,7 @@ export async function acceptWebhook(request: IngestRequest, deps: IngestDeps): P
       throw new QueueUnavailableError('The inbound queue did not take the event', { cause: error });
     }
     telemetry.count('accepted', dims, envelopes.length);
+    deps.audit?.record(acceptedEntries(envelopes, 'ingest'));
     const [first] = envelopes;
     return {
       status: 202,

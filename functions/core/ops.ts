@@ -1,6 +1,10 @@
 import { CANONICAL_FIELDS, type Entity, type SwitchyardConfig } from './config.js';
 import type { DeliveryMessage, Envelope } from './messages.js';
 import type {
+  AuditEntry,
+  AuditOutcome,
+  AuditTrail,
+  CanonicalItem,
   Clock,
   DeliveryQueues,
   InboundQueue,
@@ -29,6 +33,10 @@ export interface OpsDeps {
   readonly mappings?: Pick<StateStore, 'getMapping'>;
   /** For `reconcile`: xrefs, canonical records and mappings. */
   readonly state?: Pick<StateStore, 'getXref' | 'getCanonical' | 'getMapping'>;
+  /** For replay from the canonical store: the current merged record of each chosen entity. */
+  readonly canonical?: Pick<StateStore, 'getCanonical'>;
+  /** Where replays and backfills are recorded. */
+  readonly audit?: AuditTrail;
 }
 
 export class OpsError extends Error {
@@ -60,12 +68,37 @@ export async function replayQuarantined(
     await deps.inbound.send([payload]);
     deps.telemetry.count('accepted', { source: payload.source });
     deps.telemetry.count('replayed', { source: payload.source });
+    deps.audit?.record([
+      {
+        eventId: payload.eventId,
+        at: deps.clock.now(),
+        stage: 'replay',
+        outcome: 'replayed',
+        source: payload.source,
+        reason: `quarantine ${key}`,
+      },
+    ]);
   } else if (item.stage === 'deliver' && isDeliveryMessage(payload)) {
     // A new routedFrom: SQS must not take the replay for the original within its dedup window.
     await deps.deliveryQueues.send([{ ...payload, routedFrom: `replay:${key}:${deps.clock.now()}` }]);
     const lane = { flow: payload.flow, destination: payload.destination };
     deps.telemetry.count('routed', lane);
     deps.telemetry.count('replayed', lane);
+    deps.audit?.record([
+      {
+        eventId: payload.eventId,
+        at: deps.clock.now(),
+        stage: 'replay',
+        outcome: 'replayed',
+        ...lane,
+        source: payload.source,
+        entity: payload.entity,
+        id: payload.id,
+        sourceId: payload.sourceId,
+        version: payload.version,
+        reason: `quarantine ${key}`,
+      },
+    ]);
   } else {
     throw new OpsError(
       `Quarantined record "${key}" holds no replayable payload (it was unreadable when it arrived)`,
@@ -73,6 +106,62 @@ export async function replayQuarantined(
   }
   await deps.ops.deleteQuarantine(key);
   return { stage: item.stage, eventId: item.eventId };
+}
+
+/**
+ * A canonical record as one flow destination's delivery message: the whole merged record, with the
+ * version of one of the flow's sources (deliver's guards compare like with like). Undefined when no
+ * source of the record has a version.
+ */
+export function messageFromCanonical(
+  item: CanonicalItem,
+  flow: Pick<SwitchyardConfig['flows'][number], 'name' | 'entity' | 'from'>,
+  destination: string,
+  origin: { readonly eventId: string; readonly routedFrom: string; readonly now: number },
+): DeliveryMessage | undefined {
+  const source = flow.from.find((s) => item.versions[s] !== undefined) ?? Object.keys(item.versions)[0];
+  if (!source) return undefined;
+  return {
+    v: 1,
+    flow: flow.name,
+    destination,
+    entity: flow.entity,
+    id: item.id,
+    source,
+    sourceId: item.refs[source] ?? item.id,
+    version: item.versions[source] ?? 0,
+    deleted: false,
+    data: item.data,
+    eventId: origin.eventId,
+    receivedAt: origin.now,
+    routedFrom: origin.routedFrom,
+    revision: item.revision,
+  };
+}
+
+/** The audit entry of a delivery message an operator's action put on a lane. */
+export function routedEntry(
+  message: DeliveryMessage,
+  stage: 'backfill' | 'replay' | 'promote',
+  reason: string,
+  at: number,
+  by?: string,
+): AuditEntry {
+  return {
+    eventId: message.eventId,
+    at,
+    stage,
+    outcome: stage === 'replay' ? 'replayed' : 'routed',
+    flow: message.flow,
+    destination: message.destination,
+    source: message.source,
+    entity: message.entity,
+    id: message.id,
+    sourceId: message.sourceId,
+    version: message.version,
+    reason,
+    ...(by ? { by } : {}),
+  };
 }
 
 export interface BackfillPage {
@@ -103,26 +192,13 @@ export async function backfillPage(
   const messages: DeliveryMessage[] = [];
   for (const item of page.items) {
     if (item.deleted) continue;
-    // The version of one of the flow's sources: deliver's guards compare like with like.
-    const source = flow.from.find((s) => item.versions[s] !== undefined) ?? Object.keys(item.versions)[0];
-    if (!source) continue;
     for (const destination of flow.to) {
-      messages.push({
-        v: 1,
-        flow: flow.name,
-        destination,
-        entity: flow.entity,
-        id: item.id,
-        source,
-        sourceId: item.refs[source] ?? item.id,
-        version: item.versions[source] ?? 0,
-        deleted: false,
-        data: item.data,
+      const message = messageFromCanonical(item, flow, destination, {
         eventId: `backfill-${flow.name}-${item.id}`,
-        receivedAt: now,
         routedFrom: `backfill:${now}`,
-        revision: item.revision,
+        now,
       });
+      if (message) messages.push(message);
     }
   }
   if (messages.length > 0) await deps.deliveryQueues.send(messages);
@@ -131,6 +207,7 @@ export async function backfillPage(
     deps.telemetry.count('routed', lane);
     deps.telemetry.count('backfilled', lane);
   }
+  deps.audit?.record(messages.map((m) => routedEntry(m, 'backfill', 'backfill', now)));
   await deps.ops.putDocument(`backfill#${flow.name}`, { next: page.next ?? null, at: now });
   return {
     flow: flow.name,
@@ -138,6 +215,160 @@ export async function backfillPage(
     sent: messages.length,
     ...(page.next ? { next: page.next } : {}),
   };
+}
+
+/** The terminal states replay from the canonical store can select by. */
+export const REPLAY_STATES = ['delivered', 'skipped', 'quarantined', 'dead-lettered'] as const;
+export type ReplayState = (typeof REPLAY_STATES)[number];
+
+export interface CanonicalReplayFilter {
+  readonly source?: string;
+  readonly flow?: string;
+  readonly destination?: string;
+  readonly entity?: Entity;
+  /** Canonical id. */
+  readonly id?: string;
+  readonly eventId?: string;
+  /** Epoch ms: the terminal transition happened at or after `since`, before `until`. */
+  readonly since?: number;
+  readonly until?: number;
+  readonly state?: ReplayState;
+}
+
+/** One (flow destination, canonical id) and where it ended last, as the audit trail tells. */
+export interface ReplayCandidate {
+  readonly flow: string;
+  readonly destination: string;
+  readonly entity: Entity;
+  readonly id: string;
+  readonly state: ReplayState;
+  readonly eventId: string;
+  readonly source?: string;
+  readonly at: number;
+}
+
+/**
+ * The last terminal state of each (flow destination, canonical id) in an audit trail. Entries that
+ * never had a canonical id (refused at route before it was resolved) are not in the canonical
+ * store: they are counted apart, for replay from the quarantine.
+ */
+export function terminalStates(entries: readonly AuditEntry[]): {
+  readonly candidates: readonly ReplayCandidate[];
+  readonly withoutCanonical: number;
+} {
+  const terminal = new Set<AuditOutcome>(REPLAY_STATES);
+  const latest = new Map<string, ReplayCandidate>();
+  const withoutCanonical = new Set<string>();
+  for (const entry of entries) {
+    if (!terminal.has(entry.outcome) || !entry.flow || !entry.destination) continue;
+    if (!entry.id || !entry.entity) {
+      withoutCanonical.add(`${entry.eventId}/${entry.flow}/${entry.destination}`);
+      continue;
+    }
+    const key = `${entry.flow}/${entry.destination}/${entry.entity}/${entry.id}`;
+    const previous = latest.get(key);
+    if (previous && previous.at > entry.at) continue;
+    latest.set(key, {
+      flow: entry.flow,
+      destination: entry.destination,
+      entity: entry.entity,
+      id: entry.id,
+      state: entry.outcome as ReplayState,
+      eventId: entry.eventId,
+      ...(entry.source ? { source: entry.source } : {}),
+      at: entry.at,
+    });
+  }
+  return { candidates: [...latest.values()], withoutCanonical: withoutCanonical.size };
+}
+
+export function matchesReplay(candidate: ReplayCandidate, filter: CanonicalReplayFilter): boolean {
+  return (
+    (!filter.source || candidate.source === filter.source) &&
+    (!filter.flow || candidate.flow === filter.flow) &&
+    (!filter.destination || candidate.destination === filter.destination) &&
+    (!filter.entity || candidate.entity === filter.entity) &&
+    (!filter.id || candidate.id === filter.id) &&
+    (!filter.eventId || candidate.eventId === filter.eventId) &&
+    (!filter.state || candidate.state === filter.state) &&
+    (filter.since === undefined || candidate.at >= filter.since) &&
+    (filter.until === undefined || candidate.at < filter.until)
+  );
+}
+
+export interface CanonicalReplayResult {
+  readonly dryRun: boolean;
+  /** (flow destination, entity) pairs known to the trail. */
+  readonly known: number;
+  readonly matched: number;
+  /** Matched, by the state they ended in. */
+  readonly byState: Readonly<Record<ReplayState, number>>;
+  /** Put back on their lanes (0 in a dry run). */
+  readonly sent: number;
+  /** Matched but no longer in the canonical store, or deleted there: nothing to send. */
+  readonly missing: number;
+  /** Lanes of records refused before they had a canonical id: replay those from the quarantine. */
+  readonly withoutCanonical: number;
+  readonly items: readonly ReplayCandidate[];
+}
+
+/**
+ * Replay from the canonical store: each matching (flow destination, entity) gets the current
+ * merged record on its lane, routed and counted like a backfill (G3); the original event id is
+ * kept so `trace` shows the replay in the event's journey. A destination that already holds that
+ * version and content skips it as a duplicate (G4), so a replay of something delivered is harmless.
+ */
+export async function replayFromCanonical(
+  entries: readonly AuditEntry[],
+  filter: CanonicalReplayFilter,
+  deps: OpsDeps,
+  options: { readonly dryRun: boolean; readonly by?: string },
+): Promise<CanonicalReplayResult> {
+  for (const [field, value, known] of [
+    ['source', filter.source, Object.keys(deps.config.sources)],
+    ['flow', filter.flow, deps.config.flows.map((f) => f.name)],
+    ['destination', filter.destination, Object.keys(deps.config.destinations)],
+  ] as const) {
+    if (value !== undefined && !known.includes(value))
+      throw new OpsError(`No ${field} named "${value.slice(0, 64)}" (${field}s: ${known.join(', ')})`);
+  }
+  const { candidates, withoutCanonical } = terminalStates(entries);
+  const chosen = candidates.filter((c) => matchesReplay(c, filter)).sort((a, b) => a.at - b.at);
+  const byState = Object.fromEntries(
+    REPLAY_STATES.map((state) => [state, chosen.filter((c) => c.state === state).length]),
+  ) as Record<ReplayState, number>;
+  const summary = { known: candidates.length, matched: chosen.length, byState, withoutCanonical };
+  if (options.dryRun) return { dryRun: true, ...summary, sent: 0, missing: 0, items: chosen };
+  if (!deps.canonical) throw new OpsError('This hub cannot read the canonical store for a replay');
+  const now = deps.clock.now();
+  let sent = 0;
+  let missing = 0;
+  for (const candidate of chosen) {
+    const flow = deps.config.flows.find((f) => f.name === candidate.flow);
+    const item = flow ? await deps.canonical.getCanonical(candidate.entity, candidate.id) : undefined;
+    const message =
+      flow && item && !item.deleted
+        ? messageFromCanonical(item, flow, candidate.destination, {
+            eventId: candidate.eventId,
+            // New each run: SQS must not take a replay for the original within its dedup window.
+            routedFrom: `replay-canonical:${now}`,
+            now,
+          })
+        : undefined;
+    if (!message) {
+      missing += 1;
+      continue;
+    }
+    await deps.deliveryQueues.send([message]);
+    const lane = { flow: message.flow, destination: message.destination };
+    deps.telemetry.count('routed', lane);
+    deps.telemetry.count('replayed', lane);
+    deps.audit?.record([
+      routedEntry(message, 'replay', `from canonical (was ${candidate.state})`, now, options.by),
+    ]);
+    sent += 1;
+  }
+  return { dryRun: false, ...summary, sent, missing, items: chosen };
 }
 
 export interface QualityReport {

@@ -4,8 +4,17 @@ import { toVersion } from '../connectors/mapping.js';
 import type { SourceConfig, SwitchyardConfig } from './config.js';
 import { FatalError, TransientError } from './errors.js';
 import { contentHash } from './hashing.js';
+import { acceptedEntries } from './ingest.js';
 import type { Envelope } from './messages.js';
-import type { Clock, InboundQueue, Log, PollStateStore, SecretStore, Telemetry } from './ports.js';
+import type {
+  AuditTrail,
+  Clock,
+  InboundQueue,
+  Log,
+  PollStateStore,
+  SecretStore,
+  Telemetry,
+} from './ports.js';
 import { readToken } from './secret-values.js';
 
 export type RestPollSource = Extract<SourceConfig, { connector: 'rest-poll' }>;
@@ -23,6 +32,8 @@ export interface PollDeps {
   readonly owner: string;
   /** How long a lease lasts; longer than the poll function's timeout. */
   readonly leaseMs: number;
+  /** Where each queued envelope is recorded as accepted. */
+  readonly audit?: AuditTrail;
   /** How long one poll may spend reading pages before it enqueues what it has (default 2 minutes). */
   readonly pagingBudgetMs?: number;
 }
@@ -211,6 +222,7 @@ export async function pollSource(sourceName: string, deps: PollDeps): Promise<Po
       // Counted as soon as they are queued: whatever happens to this poll now, they are in the hub (G3).
       deps.telemetry.count('received', dims, chunk.length);
       deps.telemetry.count('accepted', dims, chunk.length);
+      deps.audit?.record(acceptedEntries(chunk, 'poll'));
     }
     if (newest !== undefined && newest !== cursor) {
       const written = await deps.state.putCursor(sourceName, cursor, newest);

@@ -115,6 +115,52 @@ export interface StateStore {
   putShadow(record: ShadowRecord): Promise<'written' | 'stale'>;
 }
 
+/**
+ * One stage transition of one event, for the audit trail: ids and outcomes only, never a payload or
+ * a field value (G8), so it can be kept longer than the data it describes.
+ */
+export type AuditOutcome =
+  | 'accepted'
+  | 'routed'
+  | 'delivered'
+  | 'skipped'
+  | 'quarantined'
+  | 'dead-lettered'
+  | 'redriven'
+  | 'replayed';
+
+export interface AuditEntry {
+  /** The event's correlation id. */
+  readonly eventId: string;
+  /** Epoch ms. */
+  readonly at: number;
+  /** Where the transition happened. */
+  readonly stage: 'ingest' | 'poll' | 'route' | 'deliver' | 'redrive' | 'replay' | 'backfill' | 'promote';
+  readonly outcome: AuditOutcome;
+  readonly source?: string;
+  readonly flow?: string;
+  readonly destination?: string;
+  readonly entity?: Entity;
+  /** Canonical id, once route has resolved it. */
+  readonly id?: string;
+  /** The record's id in its source system: with `source`, the `system:externalId` an operator knows. */
+  readonly sourceId?: string;
+  readonly version?: number;
+  /** Why: the skip reason, the quarantine rules, the replay's origin. */
+  readonly reason?: string;
+  /** The operator, for redrives and replays. */
+  readonly by?: string;
+}
+
+/**
+ * Where the pipeline records its transitions, called where an outcome is counted. Never throws and
+ * never blocks the pipeline: in AWS it is one structured log line per entry (no DynamoDB write, a
+ * cost target), locally an append-only file.
+ */
+export interface AuditTrail {
+  record(entries: readonly AuditEntry[]): void;
+}
+
 /** A secret as stored: a string, or a JSON value (a list of rotating secrets, an object). */
 export type SecretValue = string | readonly string[] | Readonly<Record<string, unknown>>;
 

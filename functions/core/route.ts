@@ -22,11 +22,24 @@ export interface Lane {
   readonly destination: string;
 }
 
+/** Which record a lane outcome is about, for the audit trail (the canonical id once resolved). */
+export interface RecordRef {
+  readonly entity: Entity;
+  readonly sourceId: string;
+  readonly version: number;
+  readonly id?: string;
+}
+
 /** What route decided for one record, per lane; counted only once the whole envelope succeeded. */
 export type LaneOutcome =
-  | { readonly lane: Lane; readonly kind: 'enqueued' }
-  | { readonly lane: Lane; readonly kind: 'skipped'; readonly reason: string }
-  | { readonly lane: Lane; readonly kind: 'quarantined' };
+  | { readonly lane: Lane; readonly record: RecordRef; readonly kind: 'enqueued' }
+  | { readonly lane: Lane; readonly record: RecordRef; readonly kind: 'skipped'; readonly reason: string }
+  | {
+      readonly lane: Lane;
+      readonly record: RecordRef;
+      readonly kind: 'quarantined';
+      readonly reasons: readonly QuarantineReason[];
+    };
 
 export interface RouteResult {
   readonly lanes: readonly LaneOutcome[];
@@ -262,23 +275,31 @@ export async function routeEnvelope(
         quarantinedAt: deps.clock.now(),
       });
       quarantine.push({ reasons: checked.reasons, lanes });
-      for (const lane of lanes) outcomes.push({ lane, kind: 'quarantined' });
+      const ref = { entity: record.entity, sourceId: record.sourceId, version: record.version };
+      for (const lane of lanes)
+        outcomes.push({ lane, record: ref, kind: 'quarantined', reasons: checked.reasons });
       continue;
     }
     const canonicalId = await resolveCanonicalId(record, envelope.source, checked.data, deps);
     const data = ownedFields(deps.config, record.entity, envelope.source, checked.data, deps.telemetry);
     const merged = await mergeCanonical(record, envelope.source, canonicalId, data, deps);
+    const ref = {
+      entity: record.entity,
+      sourceId: record.sourceId,
+      version: record.version,
+      id: canonicalId,
+    };
     if (merged === 'stale') {
       deps.log.info('Skipped a stale update', {
         entity: record.entity,
         id: canonicalId,
         version: record.version,
       });
-      for (const lane of lanes) outcomes.push({ lane, kind: 'skipped', reason: 'stale' });
+      for (const lane of lanes) outcomes.push({ lane, record: ref, kind: 'skipped', reason: 'stale' });
       continue;
     }
     for (const lane of lanes) {
-      outcomes.push({ lane, kind: 'enqueued' });
+      outcomes.push({ lane, record: ref, kind: 'enqueued' });
       messages.push({
         v: 1,
         flow: lane.flow,

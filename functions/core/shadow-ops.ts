@@ -2,7 +2,7 @@ import { destinationConnector } from '../connectors/registry.js';
 import type { FlowConfig } from './config.js';
 import { stableStringify } from './hashing.js';
 import type { DeliveryMessage } from './messages.js';
-import { type OpsDeps, OpsError } from './ops.js';
+import { type OpsDeps, OpsError, routedEntry } from './ops.js';
 import { readToken } from './secret-values.js';
 import { deliversLive, type ShadowDecision, type ShadowRecord } from './shadow.js';
 
@@ -81,6 +81,7 @@ export async function promoteShadow(flowName: string, deps: OpsDeps): Promise<Pr
     deps.telemetry.count('routed', lane);
     deps.telemetry.count('promoted', lane);
   }
+  deps.audit?.record(messages.map((m) => routedEntry(m, 'promote', 'shadow promote', at)));
   return {
     flow: flow.name,
     promoted: chosen.length,

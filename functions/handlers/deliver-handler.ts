@@ -9,6 +9,8 @@ import { type DeliverDeps, deliverMessage } from '../core/deliver.js';
 import { FatalError, SwitchyardError, TransientError } from '../core/errors.js';
 import type { DeliveryMessage } from '../core/messages.js';
 import type {
+  AuditEntry,
+  AuditTrail,
   BreakerStore,
   DeliveryQueues,
   Dimensions,
@@ -25,6 +27,8 @@ export interface DeliverHandlerDeps extends Omit<DeliverDeps, 'log'> {
   readonly breakers?: BreakerStore;
   /** This lane's own queue: a record held by an open breaker near its last receive is put back as new. */
   readonly requeue?: DeliveryQueues;
+  /** Where each terminal outcome of a record is recorded. */
+  readonly audit?: AuditTrail;
 }
 
 /** The lane is paused: the record waits in the queue (not a retry, not counted as one). */
@@ -86,7 +90,36 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
     maxReceiveCount: deps.destination.retry.maxReceiveCount,
     backoff: deps.destination.retry,
     telemetry,
+    clock: deps.clock,
+    ...(deps.audit ? { audit: deps.audit } : {}),
   };
+
+  /** The audit entry of one record at this destination (ids only; an unreadable body has its message id). */
+  const subject = (record: SQSRecord, message: DeliveryMessage | undefined) =>
+    ({
+      eventId: message?.eventId ?? record.messageId,
+      stage: 'deliver',
+      flow: message?.flow ?? '(unreadable)',
+      destination: destinationName,
+      ...(message
+        ? {
+            source: message.source,
+            entity: message.entity,
+            id: message.id,
+            sourceId: message.sourceId,
+            version: message.version,
+          }
+        : {}),
+    }) as const;
+  const audit = (
+    record: SQSRecord,
+    message: DeliveryMessage | undefined,
+    outcome: AuditEntry['outcome'],
+    reason?: string,
+  ) =>
+    deps.audit?.record([
+      { ...subject(record, message), at: deps.clock.now(), outcome, ...(reason ? { reason } : {}) },
+    ]);
 
   /** The destination connector, timing each call (success or failure) as `destinationCallLatency`. */
   const timed = (dims: Dimensions): DestinationConnector => {
@@ -179,11 +212,13 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
       if (outcome.kind === 'delivered') {
         await breaker?.recordSuccess();
         telemetry.count('delivered', lane());
+        audit(record, message, 'delivered');
         telemetry.timing('endToEndLatency', lane(), deps.clock.now() - message.receivedAt);
         log.info('Delivered', { version: message.version, idempotencyKey: outcome.idempotencyKey });
       } else if (outcome.kind === 'shadowed') {
         // Terminal for this record (G3): counted as skipped, reason `shadow`; a promote re-enters it.
         telemetry.count('skipped', { ...lane(), reason: 'shadow' });
+        audit(record, message, 'skipped', 'shadow');
         log.info('Shadowed', {
           version: message.version,
           idempotencyKey: outcome.idempotencyKey,
@@ -191,6 +226,7 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
         });
       } else {
         telemetry.count('skipped', { ...lane(), reason: outcome.reason });
+        audit(record, message, 'skipped', outcome.reason);
         log.info('Skipped', { version: message.version, reason: outcome.reason });
       }
     } catch (error) {
@@ -220,6 +256,7 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
             quarantinedAt: deps.clock.now(),
           });
           telemetry.count('quarantined', lane());
+          audit(record, message, 'quarantined', error.reasons.map((r) => r.rule).join(', '));
           log.warn('Quarantined', { reasons: error.reasons.map((r) => r.rule), error: describe(error) });
           return;
         } catch (quarantineError) {
@@ -234,6 +271,7 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
         failure,
         { ...retry, log, ...(failure instanceof HeldBackError ? { delaySeconds: 0 } : {}) },
         lane(),
+        subject(record, message),
       );
     }
   };

@@ -6,7 +6,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import type { BackoffPolicy } from '../core/backoff.js';
 import { FatalError, TransientError } from '../core/errors.js';
 import type { Envelope } from '../core/messages.js';
-import type { MessageVisibility } from '../core/ports.js';
+import type { AuditEntry, AuditTrail, MessageVisibility } from '../core/ports.js';
 import { type RouteDeps, type RouteResult, routeEnvelope } from '../core/route.js';
 import { describe, retryLater } from './sqs-failure.js';
 
@@ -15,6 +15,8 @@ export interface RouteHandlerDeps extends Omit<RouteDeps, 'log'> {
   readonly visibility: MessageVisibility;
   readonly maxReceiveCount: number;
   readonly backoff: BackoffPolicy;
+  /** Where each routing decision is recorded (one entry per lane, or one for the event). */
+  readonly audit?: AuditTrail;
 }
 
 export function parseEnvelope(body: string): Envelope {
@@ -39,6 +41,32 @@ export function parseEnvelope(body: string): Envelope {
     ]);
   }
   return value as Envelope;
+}
+
+/** The audit entries of one routed event: one per lane, or one for an event that concerns none. */
+export function routeAuditEntries(result: RouteResult, envelope: Envelope, at: number): AuditEntry[] {
+  const base = { eventId: envelope.eventId, at, stage: 'route', source: envelope.source } as const;
+  if (result.unrouted) {
+    return [
+      {
+        ...base,
+        outcome: result.unrouted.kind,
+        ...(result.unrouted.kind === 'skipped' ? { reason: result.unrouted.reason } : {}),
+      },
+    ];
+  }
+  return result.lanes.map((outcome) => ({
+    ...base,
+    outcome: outcome.kind === 'enqueued' ? 'routed' : outcome.kind,
+    flow: outcome.lane.flow,
+    destination: outcome.lane.destination,
+    entity: outcome.record.entity,
+    ...(outcome.record.id ? { id: outcome.record.id } : {}),
+    sourceId: outcome.record.sourceId,
+    version: outcome.record.version,
+    ...(outcome.kind === 'skipped' ? { reason: outcome.reason } : {}),
+    ...(outcome.kind === 'quarantined' ? { reason: outcome.reasons.map((r) => r.rule).join(', ') } : {}),
+  }));
 }
 
 function countRouted(result: RouteResult, source: string, deps: RouteHandlerDeps): void {
@@ -73,6 +101,7 @@ export function createRouteHandler(deps: RouteHandlerDeps) {
       });
       const result = await routeEnvelope(envelope, { ...core, log }, record.messageId);
       countRouted(result, envelope.source, deps);
+      deps.audit?.record(routeAuditEntries(result, envelope, deps.clock.now()));
       log.info('Event routed', {
         lanes: result.lanes.map((o) => `${o.lane.flow}/${o.lane.destination}:${o.kind}`),
         ...(result.unrouted ? { unrouted: result.unrouted } : {}),
@@ -92,6 +121,16 @@ export function createRouteHandler(deps: RouteHandlerDeps) {
           });
           deps.telemetry.count('routed', { source });
           deps.telemetry.count('quarantined', { source });
+          deps.audit?.record([
+            {
+              eventId: envelope?.eventId ?? record.messageId,
+              at: deps.clock.now(),
+              stage: 'route',
+              outcome: 'quarantined',
+              source,
+              reason: error.reasons.map((r) => r.rule).join(', '),
+            },
+          ]);
           log.warn('Event quarantined', {
             reasons: error.reasons.map((r) => r.rule),
             error: describe(error),
@@ -102,7 +141,17 @@ export function createRouteHandler(deps: RouteHandlerDeps) {
           failure = new TransientError('Could not write the quarantine item', {}, { cause: quarantineError });
         }
       }
-      await retryLater(record, failure, { ...deps, log }, { source });
+      await retryLater(
+        record,
+        failure,
+        { ...deps, log },
+        { source },
+        {
+          eventId: envelope?.eventId ?? record.messageId,
+          stage: 'route',
+          source,
+        },
+      );
     }
   };
 

@@ -1,7 +1,7 @@
 import type { SQSRecord } from 'aws-lambda';
 import { type BackoffPolicy, backoffSeconds } from '../core/backoff.js';
 import { TransientError } from '../core/errors.js';
-import type { Dimensions, Log, MessageVisibility, Telemetry } from '../core/ports.js';
+import type { AuditEntry, AuditTrail, Dimensions, Log, MessageVisibility, Telemetry } from '../core/ports.js';
 
 export interface RetryContext {
   readonly visibility: MessageVisibility;
@@ -11,7 +11,13 @@ export interface RetryContext {
   readonly log: Log;
   /** Overrides the backoff (held-back FIFO records come back at once; their group stays blocked). */
   readonly delaySeconds?: number;
+  /** Where a dead-lettering is recorded, with the record's ids. */
+  readonly audit?: AuditTrail;
+  readonly clock?: { now(): number };
 }
+
+/** What the audit entry of a dead-lettered record says about it (the outcome and time are added). */
+export type AuditSubject = Omit<AuditEntry, 'at' | 'outcome'>;
 
 export function receiveCount(record: SQSRecord): number {
   const count = Number(record.attributes.ApproximateReceiveCount);
@@ -28,6 +34,7 @@ export async function retryLater(
   error: unknown,
   context: RetryContext,
   dims: Dimensions,
+  subject?: AuditSubject,
 ): Promise<never> {
   const attempt = receiveCount(record);
   const retryAfter = error instanceof TransientError ? error.details.retryAfterSeconds : undefined;
@@ -38,6 +45,15 @@ export async function retryLater(
     : (context.delaySeconds ?? backoffSeconds(attempt, context.backoff, retryAfter));
   if (lastAttempt) {
     context.telemetry.count('deadLettered', dims);
+    if (subject)
+      context.audit?.record([
+        {
+          ...subject,
+          at: context.clock?.now() ?? Date.now(),
+          outcome: 'dead-lettered',
+          reason: error instanceof Error ? error.name : 'Error',
+        },
+      ]);
     context.log.error('Retries exhausted; the message moves to the dead-letter queue', {
       messageId: record.messageId,
       attempt,

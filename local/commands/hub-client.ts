@@ -26,3 +26,20 @@ export async function listAllQuarantined<T>(base: string): Promise<T[]> {
   } while (after);
   return items;
 }
+
+/** POSTs JSON to the running hub (callHub sends no body); a hub that does not answer is a clear error. */
+export async function postJson<T>(base: string, path: string, body: unknown): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(body),
+    });
+  } catch (error) {
+    throw new Error(`No hub answers at ${base} (start it with \`switchyard dev\`)`, { cause: error });
+  }
+  const answer = (await response.json()) as T & { message?: string };
+  if (!response.ok) throw new Error(answer.message ?? `The hub answered ${response.status}`);
+  return answer;
+}

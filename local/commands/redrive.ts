@@ -5,27 +5,10 @@ import type { HubInfo } from '../console/api.js';
 import type { RedriveAudit } from '../ops-routes.js';
 import type { RedriveResult } from '../redrive.js';
 import type { HubStats } from '../stats.js';
-import { callHub } from './hub-client.js';
-
-/** POSTs JSON to the running hub (callHub sends no body); a hub that does not answer is a clear error. */
-async function postJson<T>(base: string, path: string, body: unknown): Promise<T> {
-  let response: Response;
-  try {
-    response = await fetch(`${base}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify(body),
-    });
-  } catch (error) {
-    throw new Error(`No hub answers at ${base} (start it with \`switchyard dev\`)`, { cause: error });
-  }
-  const answer = (await response.json()) as T & { message?: string };
-  if (!response.ok) throw new Error(answer.message ?? `The hub answered ${response.status}`);
-  return answer;
-}
+import { callHub, postJson } from './hub-client.js';
 
 /** The queue key for a key (`inbound`, `deliver-crm`) or a destination name (`crm`). */
-export function queueKeyFor(info: HubInfo, target: string): HubInfo['queues'][number] {
+export function queueKeyFor(info: Pick<HubInfo, 'queues'>, target: string): HubInfo['queues'][number] {
   const queue =
     info.queues.find((q) => q.key === target) ??
     info.queues.find((q) => q.destination === target) ??
@@ -60,13 +43,36 @@ export function register(program: Command): void {
     )
     .option('--by <name>', 'who is redriving, for the audit record (default: your user name)')
     .option('--list', 'list the recorded redrives instead')
+    .option('--aws', 'redrive in the deployed stack with StartMessageMoveTask (needs AWS credentials)', false)
+    .option('--stack <name>', "with --aws: the deployed hub's stack name (default: the config's name)")
+    .option('--region <region>', "with --aws: AWS region (default: AWS_REGION or the profile's)")
+    .option('--config <file>', 'with --aws: hub config module', 'switchyard.config.ts')
+    .option('--rate <n>', 'with --aws: at most N messages per second (SQS has a rate, not a count)', (v) =>
+      Number(v),
+    )
     .option('--json', 'print JSON')
     .option('--url <url>', 'the local hub', 'http://127.0.0.1:3000');
   redrive.action(
     async (
       target: string | undefined,
-      options: { limit?: number; by?: string; list?: boolean; json?: boolean; url: string },
+      options: {
+        limit?: number;
+        by?: string;
+        list?: boolean;
+        json?: boolean;
+        url: string;
+        aws?: boolean;
+        stack?: string;
+        region?: string;
+        config: string;
+        rate?: number;
+      },
     ) => {
+      if (options.aws) {
+        if (!target) throw new Error('Name a queue (inbound, deliver-<destination>) or a destination');
+        await redriveInAws(target, options);
+        return;
+      }
       if (options.list) {
         const { items } = await callHub<{ items: RedriveAudit[] }>(
           options.url,
@@ -103,7 +109,8 @@ export function register(program: Command): void {
       const result = await postJson<RedriveResult & { queue: string }>(
         options.url,
         `/_switchyard/redrive/${encodeURIComponent(queue.key)}`,
-        {},
+        // Who, for the audit trail's `redriven` entry of each message moved.
+        { by: options.by ?? operator() },
       );
       bar.setTotal(Math.max(waiting, result.moved));
       bar.update(result.moved);
@@ -126,6 +133,61 @@ export function register(program: Command): void {
       }
     },
   );
+}
+
+async function redriveInAws(
+  target: string,
+  options: {
+    limit?: number;
+    by?: string;
+    json?: boolean;
+    stack?: string;
+    region?: string;
+    config: string;
+    rate?: number;
+  },
+): Promise<void> {
+  if (options.limit !== undefined)
+    throw new Error(
+      'SQS moves a whole DLQ (StartMessageMoveTask has no count limit): --limit is local only; with --aws, --rate N caps the messages per second',
+    );
+  const [{ SQSClient }, { CloudWatchLogsClient }, { loadConfigFile }, aws] = await Promise.all([
+    import('@aws-sdk/client-sqs'),
+    import('@aws-sdk/client-cloudwatch-logs'),
+    import('../load-config.js'),
+    import('../aws-redrive.js'),
+  ]);
+  const config = await loadConfigFile(options.config);
+  const client = options.region ? { region: options.region } : {};
+  const hub = options.stack ?? config.name;
+  const bar = new SingleBar({
+    format: `redrive ${target} (aws) [{bar}] {value}/{total}`,
+    hideCursor: true,
+    noTTYOutput: true,
+    notTTYSchedule: 2000,
+  });
+  let barStarted = false;
+  const result = await aws.redriveAws(new SQSClient(client), {
+    config,
+    stackName: hub,
+    target,
+    by: options.by ?? operator(),
+    ...(options.rate !== undefined ? { ratePerSecond: options.rate } : {}),
+    onProgress: (moved, toMove) => {
+      if (!barStarted) bar.start(toMove, 0);
+      barStarted = true;
+      bar.setTotal(Math.max(toMove, moved));
+      bar.update(moved);
+    },
+    recordAudit: aws.cloudWatchAuditWriter(new CloudWatchLogsClient(client), hub),
+  });
+  if (barStarted) bar.stop();
+  if (options.json) console.log(JSON.stringify(result, null, 2));
+  else
+    console.log(
+      `${result.at}  ${result.by} redrove ${result.moved} of ${result.toMove} message(s) from ${result.deadLetter} to ${result.queue}: ${result.status} (task ${result.taskHandle})${result.failureReason ? `, ${result.failureReason}` : ''}`,
+    );
+  if (result.status !== 'COMPLETED') process.exitCode = 1;
 }
 
 function auditLine(audit: RedriveAudit): string {

@@ -2,7 +2,9 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { SwitchyardConfig } from '../../functions/core/config.js';
 import type { QuarantineReason } from '../../functions/core/errors.js';
+import type { AuditEntry } from '../../functions/core/ports.js';
 import type { Topology } from '../../functions/core/topology.js';
+import type { LocalAuditTrail } from '../audit-file.js';
 import { type RedriveResult, redrive } from '../redrive.js';
 import type { LocalTelemetry } from '../stats.js';
 import type { EventTrace, TraceStep } from './trace.js';
@@ -48,11 +50,24 @@ export interface LaneView {
 export interface EventView {
   readonly eventId: string;
   readonly found: boolean;
+  /** The event's journey from the audit trail: every stage transition, oldest first. */
+  readonly journey: readonly AuditEntry[];
+  /** Attempt-level detail (each receive, each destination call) of recent events, in memory only. */
   readonly steps: readonly TraceStep[];
   readonly lanes: readonly LaneView[];
   readonly quarantine: readonly QuarantineView[];
-  /** Said plainly, so nobody mistakes the search for an audit trail. */
+  /** Where the answer comes from, said plainly. */
   readonly note: string;
+}
+
+/** Every event that touched one entity, from the audit trail. */
+export interface EntityView {
+  readonly key: string;
+  readonly found: boolean;
+  /** The canonical ids the key stands for (itself, or what `system:externalId` resolved to). */
+  readonly canonicalIds: readonly string[];
+  /** Oldest first, each with its journey. */
+  readonly events: readonly { readonly eventId: string; readonly journey: readonly AuditEntry[] }[];
 }
 
 export interface HubInfo {
@@ -74,8 +89,9 @@ export interface ConsoleApi {
   info(): HubInfo;
   quarantine(): Promise<QuarantineList>;
   findEvent(eventId: string): Promise<EventView>;
+  findEntity(key: string): EntityView;
   /** Moves a queue's dead letters back to it. Throws UnknownQueueError for a key the topology lacks. */
-  redrive(queueKey: string): Promise<RedriveResult & { readonly queue: string }>;
+  redrive(queueKey: string, by?: string): Promise<RedriveResult & { readonly queue: string }>;
 }
 
 export class UnknownQueueError extends Error {
@@ -91,6 +107,7 @@ export interface ConsoleApiDeps {
   readonly queueUrls: Readonly<Record<string, string>>;
   readonly deadLetterUrls: Readonly<Record<string, string>>;
   readonly trace: EventTrace;
+  readonly audit: LocalAuditTrail;
   readonly telemetry: LocalTelemetry;
 }
 
@@ -98,11 +115,10 @@ export interface ConsoleApiDeps {
 const QUARANTINE_READ_LIMIT = 1000;
 const QUARANTINE_SHOWN = 100;
 
-const NOTE =
-  'Local trace of recent events (memory only, cleared on restart), the quarantine and the delivery mappings. There is no audit trail yet; in AWS, search the logs for the correlation id.';
+const NOTE = `Journey from the audit trail (the data directory's audit.jsonl, kept for audit.retentionDays); attempts and destination calls from the recent in-memory trace; the quarantine and the delivery mappings. In AWS: switchyard trace <id> --aws.`;
 
 export function createConsoleApi(deps: ConsoleApiDeps): ConsoleApi {
-  const { dynamo, tableName, trace } = deps;
+  const { dynamo, tableName, trace, audit } = deps;
 
   const quarantineItems = async (): Promise<QuarantineView[]> => {
     const items: QuarantineView[] = [];
@@ -162,57 +178,36 @@ export function createConsoleApi(deps: ConsoleApiDeps): ConsoleApi {
 
     async findEvent(eventId) {
       const steps = trace.get(eventId) ?? [];
+      const journey = audit.event(eventId);
       const quarantine = (await quarantineItems()).filter((item) => item.eventId === eventId);
-      const lanes = new Map<string, { step: Extract<TraceStep, { stage: 'deliver' }>; attempts: number }>();
-      for (const step of steps) {
-        if (step.stage !== 'deliver') continue;
-        const key = `${step.flow}/${step.destination}/${step.id}/${step.version}`;
-        lanes.set(key, { step, attempts: (lanes.get(key)?.attempts ?? 0) + 1 });
+      const attempts = (flow: string, destination: string) =>
+        steps.filter((s) => s.stage === 'deliver' && s.flow === flow && s.destination === destination).length;
+      // A lane's status is its newest transition in the trail: one record per lane and version.
+      const lanes = new Map<string, AuditEntry>();
+      for (const entry of journey) {
+        if (!entry.flow || !entry.destination || !entry.id || entry.stage === 'ingest') continue;
+        lanes.set(`${entry.flow}/${entry.destination}/${entry.id}/${entry.version}`, entry);
       }
-      // A 2xx call to the destination's host: the HTTP connector names the event in each call.
-      const deliveredTo = (destination: string) => {
-        const host = hostOf(deps.config.destinations[destination]?.url);
-        return steps.some(
-          (s) => s.stage === 'call' && s.status >= 200 && s.status < 300 && (!host || s.host === host),
-        );
-      };
       const views: LaneView[] = [];
-      for (const { step, attempts } of lanes.values()) {
-        const last = [...steps]
-          .reverse()
-          .find((s) => s.stage === 'deliver' && s.flow === step.flow && s.destination === step.destination);
-        const redrivenAfter =
-          last !== undefined && steps.some((s) => s.stage === 'redrive' && s.at >= last.at);
-        const quarantined = quarantine.some(
-          (q) => q.flow === step.flow && q.destination === step.destination,
-        );
-        const outcome = last?.stage === 'deliver' ? last.outcome : step.outcome;
-        const status: LaneView['status'] = quarantined
-          ? 'quarantined'
-          : outcome === 'dead-lettered'
-            ? redrivenAfter
-              ? 'in flight'
-              : 'dead-lettered'
-            : outcome === 'retry'
-              ? 'retrying'
-              : deliveredTo(step.destination)
-                ? 'delivered'
-                : 'skipped';
+      for (const last of lanes.values()) {
+        const flow = last.flow ?? '';
+        const destination = last.destination ?? '';
         views.push({
-          flow: step.flow,
-          destination: step.destination,
-          entity: step.entity,
-          id: step.id,
-          source: step.source,
-          version: step.version,
-          status,
-          attempts,
-          mapping: await mappingOf(step.entity, step.id, step.destination),
+          flow,
+          destination,
+          entity: last.entity ?? '',
+          id: last.id ?? '',
+          source: last.source ?? '',
+          version: last.version ?? 0,
+          status: laneStatus(last, steps),
+          attempts: attempts(flow, destination),
+          mapping: last.entity && last.id ? await mappingOf(last.entity, last.id, destination) : null,
         });
       }
       return {
         eventId,
-        found: steps.length > 0 || quarantine.length > 0,
+        found: journey.length > 0 || steps.length > 0 || quarantine.length > 0,
+        journey,
         steps,
         lanes: views,
         quarantine,
@@ -220,7 +215,24 @@ export function createConsoleApi(deps: ConsoleApiDeps): ConsoleApi {
       };
     },
 
-    async redrive(queueKey) {
+    findEntity(key) {
+      const canonicalIds = new Set<string>();
+      const eventIds = new Set(audit.eventsOfEntity(key));
+      // `system:externalId` names the entity as its source knows it; the trail holds the canonical
+      // id route resolved, which other systems' events carry too.
+      for (const eventId of eventIds)
+        for (const entry of audit.event(eventId))
+          if (entry.id && (entry.id === key || `${entry.source}:${entry.sourceId}` === key))
+            canonicalIds.add(entry.id);
+      if (eventIds.size > 0 && !key.includes(':')) canonicalIds.add(key);
+      for (const id of canonicalIds) for (const eventId of audit.eventsOfEntity(id)) eventIds.add(eventId);
+      const events = [...eventIds]
+        .map((eventId) => ({ eventId, journey: audit.event(eventId) }))
+        .sort((a, b) => (a.journey[0]?.at ?? 0) - (b.journey[0]?.at ?? 0));
+      return { key, found: events.length > 0, canonicalIds: [...canonicalIds], events };
+    },
+
+    async redrive(queueKey, by) {
       const spec = deps.topology.queues.find((q) => q.key === queueKey);
       const from = deps.deadLetterUrls[queueKey];
       const to = deps.queueUrls[queueKey];
@@ -243,12 +255,58 @@ export function createConsoleApi(deps: ConsoleApiDeps): ConsoleApi {
               ? { flow: message.flow, destination: message.destination }
               : { source: String(message.source) };
           deps.telemetry.count('redriven', dims);
-          if (typeof message.eventId === 'string')
-            trace.record(message.eventId, { stage: 'redrive', queue: spec.name });
+          if (typeof message.eventId !== 'string') return;
+          trace.record(message.eventId, { stage: 'redrive', queue: spec.name });
+          audit.record([redrivenEntry(message, message.eventId, spec.name, Date.now(), by)]);
         },
       });
       return { queue: spec.name, ...result };
     },
+  };
+}
+
+/** A lane's status from its newest transition (and, for a pending one, the recent attempts). */
+function laneStatus(last: AuditEntry, steps: readonly TraceStep[]): LaneView['status'] {
+  switch (last.outcome) {
+    case 'delivered':
+    case 'skipped':
+    case 'quarantined':
+    case 'dead-lettered':
+      return last.outcome;
+    default: {
+      const attempt = [...steps]
+        .reverse()
+        .find((s) => s.stage === 'deliver' && s.flow === last.flow && s.destination === last.destination);
+      return attempt?.stage === 'deliver' && attempt.outcome === 'retry' && attempt.at >= last.at
+        ? 'retrying'
+        : 'in flight';
+    }
+  }
+}
+
+/** The audit entry of a message moved back from a DLQ (a delivery message or an envelope). */
+export function redrivenEntry(
+  message: Record<string, unknown>,
+  eventId: string,
+  queue: string,
+  at: number,
+  by: string | undefined,
+): AuditEntry {
+  const text = (key: string) => (typeof message[key] === 'string' ? { [key]: message[key] as string } : {});
+  return {
+    eventId,
+    at,
+    stage: 'redrive',
+    outcome: 'redriven',
+    ...text('source'),
+    ...text('flow'),
+    ...text('destination'),
+    ...(typeof message.entity === 'string' ? { entity: message.entity as AuditEntry['entity'] } : {}),
+    ...text('id'),
+    ...text('sourceId'),
+    ...(typeof message.version === 'number' ? { version: message.version } : {}),
+    reason: `moved back to ${queue}`,
+    ...(by ? { by } : {}),
   };
 }
 
@@ -264,14 +322,6 @@ function toView(item: Record<string, unknown>): QuarantineView {
     reasons: Array.isArray(item.reasons) ? (item.reasons as QuarantineReason[]) : [],
     quarantinedAt: Number(item.quarantinedAt),
   };
-}
-
-function hostOf(url: string | undefined): string | undefined {
-  try {
-    return url ? new URL(url).host : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function parseBody(body: string): Record<string, unknown> | undefined {

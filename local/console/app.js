@@ -209,7 +209,7 @@ async function search(eventId) {
     parts.push(
       el('p', {
         'data-found': 'false',
-        text: `No event ${view.eventId} in the recent trace or the quarantine.`,
+        text: `No event ${view.eventId} in the audit trail, the recent trace or the quarantine.`,
       }),
     );
   } else {
@@ -264,7 +264,17 @@ async function search(eventId) {
         );
       }
     }
-    parts.push(el('h3', { text: 'Trace' }));
+    parts.push(el('h3', { text: 'Journey' }));
+    parts.push(
+      el(
+        'ol',
+        { id: 'event-journey' },
+        ...view.journey.map((entry) =>
+          el('li', { 'data-outcome': entry.outcome, text: describeEntry(entry) }),
+        ),
+      ),
+    );
+    parts.push(el('h3', { text: 'Attempts (recent)' }));
     parts.push(
       el(
         'ol',
@@ -275,6 +285,14 @@ async function search(eventId) {
   }
   parts.push(el('p', { class: 'muted', text: view.note }));
   target.replaceChildren(...parts);
+}
+
+function describeEntry(entry) {
+  const at = new Date(entry.at).toLocaleTimeString();
+  const lane = entry.flow && entry.destination ? ` on ${entry.flow} → ${entry.destination}` : '';
+  const reason = entry.reason ? `: ${entry.reason}` : '';
+  const by = entry.by ? ` (by ${entry.by})` : '';
+  return `${at} ${entry.stage} ${entry.outcome}${lane}${reason}${by}`;
 }
 
 function describeStep(step) {

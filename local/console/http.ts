@@ -9,7 +9,8 @@ import { type ConsoleApi, UnknownQueueError } from './api.js';
  *   GET  /_switchyard/console           the hub's flows, sources and queues
  *   GET  /_switchyard/quarantine        quarantined records with their reasons (never payloads)
  *   GET  /_switchyard/events/{eventId}  what the hub knows of one event
- *   POST /_switchyard/redrive/{queue}   moves a queue's dead letters back to it
+ *   GET  /_switchyard/entities/{key}    every event that touched an entity (canonical id or system:externalId)
+ *   POST /_switchyard/redrive/{queue}   moves a queue's dead letters back to it; body `{"by": name}` optional
  *
  * Every answer carries a strict Content-Security-Policy (`default-src 'self'`, no inline script or
  * style, no framing). The page is for the machine it runs on: requests whose Host is not a loopback
@@ -37,6 +38,7 @@ const STATIC: Readonly<Record<string, { file: string; type: string }>> = {
 
 const CONSOLE_DIR = new URL('./', import.meta.url);
 const EVENT_PATH = /^\/_switchyard\/events\/([^/]{1,256})$/;
+const ENTITY_PATH = /^\/_switchyard\/entities\/([^/]{1,512})$/;
 const REDRIVE_PATH = /^\/_switchyard\/redrive\/([a-z][a-z0-9-]{0,80})$/;
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
@@ -48,6 +50,22 @@ function send(res: ServerResponse, status: number, type: string, body: string | 
     ...extra,
   });
   res.end(body);
+}
+
+/** A small JSON body, or undefined (none, too large, not JSON): the redrive's optional `by`. */
+async function readSmall(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size <= 4096) chunks.push(chunk);
+  }
+  if (size === 0 || size > 4096) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 function json(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
@@ -101,6 +119,7 @@ export function isConsolePath(path: string): boolean {
     path === '/_switchyard/console' ||
     path === '/_switchyard/quarantine' ||
     EVENT_PATH.test(path) ||
+    ENTITY_PATH.test(path) ||
     REDRIVE_PATH.test(path)
   );
 }
@@ -140,7 +159,7 @@ export async function handleConsole(
       json(res, 405, { error: 'method_not_allowed', message: 'Redrive is a POST' }, { allow: 'POST' });
       return true;
     }
-    req.resume();
+    const body = await readSmall(req);
     const origin = req.headers.origin;
     const fetchSite = req.headers['sec-fetch-site'];
     const sameOrigin =
@@ -154,7 +173,16 @@ export async function handleConsole(
       return true;
     }
     try {
-      json(res, 200, await api.redrive(redrive[1] ?? ''));
+      // Who redrove, for the audit trail: a name only, as `switchyard redrive --by` checks it.
+      const by = (body as { by?: unknown } | undefined)?.by;
+      json(
+        res,
+        200,
+        await api.redrive(
+          redrive[1] ?? '',
+          typeof by === 'string' && /^[\w.@-]{1,64}$/.test(by) ? by : undefined,
+        ),
+      );
     } catch (error) {
       if (error instanceof UnknownQueueError)
         json(res, 404, { error: 'unknown_queue', message: error.message });
@@ -173,6 +201,18 @@ export async function handleConsole(
   }
   if (path === '/_switchyard/quarantine') {
     json(res, 200, await api.quarantine());
+    return true;
+  }
+  const entity = ENTITY_PATH.exec(path);
+  if (entity) {
+    let key: string;
+    try {
+      key = decodeURIComponent(entity[1] ?? '');
+    } catch {
+      json(res, 400, { error: 'bad_entity_id', message: 'The entity id is not valid percent-encoding' });
+      return true;
+    }
+    json(res, 200, api.findEntity(key));
     return true;
   }
   const event = EVENT_PATH.exec(path);

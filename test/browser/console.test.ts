@@ -148,7 +148,11 @@ describe.skipIf(!runnable)('the local console in headless Chromium', () => {
     expect(steps.filter((s) => s.includes('→ 503'))).toHaveLength(4);
     expect(steps.some((s) => s.includes('redriven to e2e-deliver-crm.fifo'))).toBe(true);
     expect(steps.at(-1)).toMatch(/deliver to crm .* attempt 1: handled/);
-    expect(await page.locator('#search-result').textContent()).toContain('no audit trail');
+    expect(await page.locator('#search-result').textContent()).toContain('Journey from the audit trail');
+    const journey = await page
+      .locator('#event-journey li')
+      .evaluateAll((items) => items.map((li) => li.getAttribute('data-outcome')));
+    expect(journey).toEqual(['accepted', 'routed', 'dead-lettered', 'redriven', 'delivered']);
 
     await page.locator('#search-result').scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(RESULTS, 'console-search.png'), fullPage: true });

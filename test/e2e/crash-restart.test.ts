@@ -1,8 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEntry } from '../../functions/core/ports.js';
+import { AUDIT_FILE } from '../../local/audit-file.js';
 import { type CrmDestination, startCrmDestination } from '../../local/demo/crm-destination.js';
 import { demoCustomer, sendStripeEvent, stripeCustomerEvent } from '../../local/demo/stripe-sender.js';
 import type { HubStats } from '../../local/stats.js';
@@ -186,6 +188,7 @@ describe('stopping switchyard dev mid-traffic and starting it again', () => {
     expect(acknowledged.length).toBeLessThan(EVENTS);
     expect(contactsAtKill).toBeLessThan(acknowledged.length);
 
+    const restartedAt = Date.now();
     const second = await startHub(dir, crm.url);
     const recovered = /recovered the queues after an unclean stop[^\n]*"messages":(\d+)/.exec(
       second.output(),
@@ -204,6 +207,16 @@ describe('stopping switchyard dev mid-traffic and starting it again', () => {
     expect(after.totals.quarantined + after.totals.deadLettered).toBe(0);
     second.child.kill('SIGTERM');
     expect(await exited(second.child)).toBe(0);
+    // The audit trail came through the kill: the restart dropped a torn tail, every line reads, and
+    // each re-sent message has its one terminal entry at the destination.
+    const trail = (await readFile(join(dir, 'data', AUDIT_FILE), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as AuditEntry);
+    const terminalSinceRestart = trail.filter(
+      (e) => e.stage === 'deliver' && e.at >= restartedAt && ['delivered', 'skipped'].includes(e.outcome),
+    );
+    expect(terminalSinceRestart).toHaveLength(resent);
   }, 180_000);
 
   it('SIGTERM loses nothing: what the drain left is delivered after the restart, counters carried exactly', async () => {

@@ -97,10 +97,20 @@ describe('operator CLI: redrive, trace and replay on the local runtime', () => {
     expectBalanced(stats);
   });
 
-  it("`trace` prints a redriven, delivered event's steps and lanes, and says when it knows no event", async () => {
+  it("`trace` prints a redriven, delivered event's journey, lanes and attempts, and says when it knows no event", async () => {
     const { code, stdout, stderr } = await cli(['trace', redrivenEventId, '--url', hub.runtime.url]);
     expect(code, stderr).toBe(0);
     expect(stdout).toContain(`event ${redrivenEventId}`);
+    // The journey, from the audit trail.
+    expect(stdout).toMatch(/Z {2}ingest {3}accepted from stripe$/m);
+    expect(stdout).toMatch(
+      /Z {2}deliver {2}dead-lettered customers-to-crm -> crm customer \S+ v\d+: TransientError$/m,
+    );
+    expect(stdout).toMatch(
+      /Z {2}redrive {2}redriven customers-to-crm -> crm .*moved back to e2e-deliver-crm\.fifo \(by x\)$/m,
+    );
+    expect(stdout).toMatch(/Z {2}deliver {2}delivered customers-to-crm -> crm customer /m);
+    // The attempts, from the in-memory trace.
     expect(stdout).toMatch(/Z {2}accepted from stripe \(HTTP 202\)/);
     expect(stdout).toMatch(/deliver attempt 4 to customers-to-crm\/crm .*: dead-lettered/);
     expect(stdout).toMatch(/redriven back to e2e-deliver-crm\.fifo/);
@@ -113,7 +123,7 @@ describe('operator CLI: redrive, trace and replay on the local runtime', () => {
 
     const missing = await cli(['trace', 'evt_never_seen', '--url', hub.runtime.url]);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toContain('No event "evt_never_seen"');
+    expect(missing.stderr).toContain('No event or entity "evt_never_seen"');
   });
 
   it('`replay --from quarantine` counts with --dry-run, then replays only matching items, which are delivered', async () => {
@@ -162,8 +172,8 @@ describe('operator CLI: redrive, trace and replay on the local runtime', () => {
     expect((await quarantined()).map((i) => i.stage)).toEqual(['route']);
     expectBalanced(stats);
 
-    const other = await cli(['replay', '--from', 'canonical', '--url', hub.runtime.url]);
+    const other = await cli(['replay', '--from', 'archive', '--url', hub.runtime.url]);
     expect(other.code).toBe(1);
-    expect(other.stderr).toContain('switchyard backfill');
+    expect(other.stderr).toContain('replay from quarantine or canonical');
   });
 });

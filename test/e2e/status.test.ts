@@ -189,7 +189,14 @@ describe('switchyard status and the console endpoints, on the local runtime', ()
       'call',
       'deliver',
     ]);
-    expect(view.note).toMatch(/no audit trail/i);
+    expect(view.note).toMatch(/^Journey from the audit trail/);
+    expect(view.journey.map((e) => `${e.stage} ${e.outcome}`)).toEqual([
+      'ingest accepted',
+      'route routed',
+      'deliver dead-lettered',
+      'redrive redriven',
+      'deliver delivered',
+    ]);
 
     const quarantined = (await (
       await fetch(`${hub.runtime.url}/_switchyard/events/${quarantinedEventId}`)

@@ -275,15 +275,23 @@ describe('stages of one hub', () => {
     }
   });
 
-  it('applies the stage settings: dev keeps logs 7 days, prod the config retention (90)', () => {
+  it('applies the stage settings: dev keeps logs 7 days, prod the config retention (90); audit lines keep 30 (audit.retentionDays)', () => {
     for (const [app, days] of [
       [dev, 7],
       [prod, 90],
       [unstaged, 90],
     ] as const) {
       const groups = ofType(app, 'AWS::Logs::LogGroup');
-      expect(groups.length).toBe(FUNCTIONS.length + 1); // the functions' and the API access logs
-      for (const [id, group] of groups) expect(group.Properties?.RetentionInDays, id).toBe(days);
+      // The functions', the API access logs and the operator audit log.
+      expect(groups.length).toBe(FUNCTIONS.length + 2);
+      const functionGroups = new Set(FUNCTIONS.map((key) => logicalId(fnOf(app, key).logGroup)));
+      // The functions' log groups hold the audit trail: never shorter than its 30 days.
+      const audit = Math.max(days, 30);
+      for (const [id, group] of groups) {
+        const isAudit =
+          functionGroups.has(id) || String(group.Properties?.LogGroupName ?? '').endsWith('-operator-audit');
+        expect(group.Properties?.RetentionInDays, id).toBe(isAudit ? audit : days);
+      }
     }
   });
 

@@ -5,7 +5,7 @@ import { httpConnector } from '../../functions/connectors/http.js';
 import type { SwitchyardConfig } from '../../functions/core/config.js';
 import { TransientError } from '../../functions/core/errors.js';
 import type { DeliveryMessage } from '../../functions/core/messages.js';
-import type { BreakerState, BreakerStore, Clock } from '../../functions/core/ports.js';
+import type { AuditEntry, BreakerState, BreakerStore, Clock } from '../../functions/core/ports.js';
 import { createDeliverHandler, type DeliverHandlerDeps } from '../../functions/handlers/deliver-handler.js';
 import { createIngestHandler } from '../../functions/handlers/ingest-handler.js';
 import { createRouteHandler } from '../../functions/handlers/route-handler.js';
@@ -40,6 +40,9 @@ let state: MemoryStateStore;
 let telemetry: MemoryTelemetry;
 let visibility: RecordingVisibility;
 let clock: ManualClock;
+/** What the handlers recorded in the audit trail. */
+let audited: AuditEntry[];
+const audit = { record: (entries: readonly AuditEntry[]) => audited.push(...entries) };
 const silent = () => new Logger({ logLevel: 'SILENT', serviceName: 'switchyard-test' });
 
 beforeEach(() => {
@@ -48,6 +51,7 @@ beforeEach(() => {
   telemetry = new MemoryTelemetry();
   visibility = new RecordingVisibility();
   clock = new ManualClock();
+  audited = [];
 });
 
 function failedIds(response: SQSBatchResponse): string[] {
@@ -72,6 +76,7 @@ describe('createRouteHandler', () => {
       visibility,
       maxReceiveCount: 5,
       backoff: BACKOFF,
+      audit,
     });
   }
 
@@ -223,6 +228,36 @@ describe('createRouteHandler', () => {
     expect(routed).toHaveLength(2);
     expect(routed.map((entry) => entry.correlationId).sort()).toEqual(['evt_one', 'evt_two']);
   });
+
+  it('records each routing decision in the audit trail: routed per lane with the canonical id, quarantined with its rules, dead-lettered on the last receive', async () => {
+    queues.failWith = new Error('SQS down');
+    const failing = routeHandler();
+    await failing(sqsEvent([inbound('evt_last', 'cus_last', { receiveCount: 5 })]), lambdaContext('route'));
+    queues.failWith = undefined;
+    await routeHandler()(
+      sqsEvent([inbound('evt_ok', 'cus_ok'), inbound('evt_bad', 'cus_bad', { email: 'not-an-email' })]),
+      lambdaContext('route'),
+    );
+    // Records of a batch run in parallel: compare in a fixed order.
+    const rows = audited.map((e) => [e.eventId, e.stage, e.outcome, e.destination, e.reason]);
+    expect(rows.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))).toEqual([
+      ['evt_bad', 'route', 'quarantined', 'crm', 'customer.email.format'],
+      ['evt_bad', 'route', 'quarantined', 'erp', 'customer.email.format'],
+      ['evt_last', 'route', 'dead-lettered', undefined, 'Error'],
+      ['evt_ok', 'route', 'routed', 'crm', undefined],
+      ['evt_ok', 'route', 'routed', 'erp', undefined],
+    ]);
+    const routed = audited.find((e) => e.eventId === 'evt_ok');
+    expect(routed).toMatchObject({
+      source: 'stripe',
+      entity: 'customer',
+      sourceId: 'cus_ok',
+      at: clock.now(),
+    });
+    expect(routed?.id).toMatch(/^cust-/);
+    // Ids only: no field value of the record is in the trail.
+    expect(JSON.stringify(audited)).not.toContain('not-an-email');
+  });
 });
 
 describe('createDeliverHandler', () => {
@@ -261,6 +296,7 @@ describe('createDeliverHandler', () => {
       fetch,
       state,
       visibility,
+      audit,
     });
   }
 
@@ -319,6 +355,35 @@ describe('createDeliverHandler', () => {
     // Each destination call is timed too (the dashboard's destination latency).
     expect(telemetry.timings.filter((t) => t.metric === 'destinationCallLatency')).toHaveLength(2);
     expect(telemetry.flushes).toBe(1);
+  });
+
+  it('records delivered, skipped with its reason, and dead-lettered in the audit trail, with the record’s ids', async () => {
+    const destination = byId({ c: () => jsonResponse(503, {}) });
+    const handler = deliverHandler(destination.fetch);
+    await handler(sqsEvent([fifo(message('a'), 'm1')]), lambdaContext('deliver-crm'));
+    await handler(sqsEvent([fifo(message('a'), 'm1-again')]), lambdaContext('deliver-crm'));
+    await handler(sqsEvent([fifo(message('c'), 'm3', 3)]), lambdaContext('deliver-crm'));
+    expect(audited).toEqual([
+      expect.objectContaining({
+        eventId: `evt_a_${V1}`,
+        stage: 'deliver',
+        outcome: 'delivered',
+        id: 'a',
+        version: V1,
+      }),
+      expect.objectContaining({
+        eventId: `evt_a_${V1}`,
+        outcome: 'skipped',
+        reason: 'duplicate',
+        flow: 'customers',
+      }),
+      expect.objectContaining({
+        eventId: `evt_c_${V1}`,
+        outcome: 'dead-lettered',
+        destination: 'crm',
+        sourceId: 'cus_c',
+      }),
+    ]);
   });
 
   it('counts a skip with its reason', async () => {

@@ -63,10 +63,12 @@ describe('routeEnvelope', () => {
       'inbound-msg-1',
     );
 
+    // Each lane outcome names its record, canonical id included, for the audit trail.
+    const record = { entity: 'customer', sourceId: CUSTOMER, version: V1, id: 'cust-1' };
     expect(result).toEqual({
       lanes: [
-        { lane: { flow: 'customers', destination: 'crm' }, kind: 'enqueued' },
-        { lane: { flow: 'customers', destination: 'erp' }, kind: 'enqueued' },
+        { lane: { flow: 'customers', destination: 'crm' }, record, kind: 'enqueued' },
+        { lane: { flow: 'customers', destination: 'erp' }, record, kind: 'enqueued' },
       ],
       quarantine: [],
     });
@@ -172,9 +174,11 @@ describe('routeEnvelope', () => {
         message: 'must be a valid email address',
         value: expect.any(String),
       };
+      // No canonical id yet (never resolved for an invalid record): the source id names it.
+      const record = { entity: 'customer', sourceId: CUSTOMER, version: expect.any(Number) };
       expect(result.lanes).toEqual([
-        { lane: { flow: 'customers', destination: 'crm' }, kind: 'quarantined' },
-        { lane: { flow: 'customers', destination: 'erp' }, kind: 'quarantined' },
+        { lane: { flow: 'customers', destination: 'crm' }, record, kind: 'quarantined', reasons: [reason] },
+        { lane: { flow: 'customers', destination: 'erp' }, record, kind: 'quarantined', reasons: [reason] },
       ]);
       expect(result.quarantine).toEqual([
         {
@@ -272,10 +276,21 @@ describe('routeEnvelope', () => {
     it('skips a stale update that arrives after a newer one, and keeps the newer data', async () => {
       await route({ type: 'customer.updated', created: V1 + 60, name: 'Newer' });
       const result = await route({ type: 'customer.updated', created: V1, name: 'Older' });
+      const stale = { entity: 'customer', sourceId: CUSTOMER, version: V1, id: 'cust-1' };
       expect(result).toEqual({
         lanes: [
-          { lane: { flow: 'customers', destination: 'crm' }, kind: 'skipped', reason: 'stale' },
-          { lane: { flow: 'customers', destination: 'erp' }, kind: 'skipped', reason: 'stale' },
+          {
+            lane: { flow: 'customers', destination: 'crm' },
+            record: stale,
+            kind: 'skipped',
+            reason: 'stale',
+          },
+          {
+            lane: { flow: 'customers', destination: 'erp' },
+            record: stale,
+            kind: 'skipped',
+            reason: 'stale',
+          },
         ],
         quarantine: [],
       });
