@@ -177,6 +177,7 @@ export function createOpsRoutes(deps: OpsDeps, auditEntries?: () => readonly Aud
         fetch: deps.fetch ?? globalThis.fetch,
         inbound: deps.inbound,
         deliveryQueues: deps.deliveryQueues,
+        ...(deps.audit ? { audit: deps.audit } : {}),
       },
       { repair: query.get('repair') === '1' },
     );

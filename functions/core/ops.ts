@@ -142,7 +142,7 @@ export function messageFromCanonical(
 /** The audit entry of a delivery message an operator's action put on a lane. */
 export function routedEntry(
   message: DeliveryMessage,
-  stage: 'backfill' | 'replay' | 'promote',
+  stage: 'backfill' | 'replay' | 'promote' | 'reconcile',
   reason: string,
   at: number,
   by?: string,

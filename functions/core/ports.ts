@@ -135,7 +135,16 @@ export interface AuditEntry {
   /** Epoch ms. */
   readonly at: number;
   /** Where the transition happened. */
-  readonly stage: 'ingest' | 'poll' | 'route' | 'deliver' | 'redrive' | 'replay' | 'backfill' | 'promote';
+  readonly stage:
+    | 'ingest'
+    | 'poll'
+    | 'route'
+    | 'deliver'
+    | 'redrive'
+    | 'replay'
+    | 'backfill'
+    | 'promote'
+    | 'reconcile';
   readonly outcome: AuditOutcome;
   readonly source?: string;
   readonly flow?: string;

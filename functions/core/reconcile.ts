@@ -3,8 +3,10 @@ import type { Entity, FlowConfig, SourceConfig, SwitchyardConfig } from './confi
 import { FatalError } from './errors.js';
 import { contentHash } from './hashing.js';
 import type { DeliveryMessage, Envelope } from './messages.js';
+import { routedEntry } from './ops.js';
 import { fetchPage, type RestPollSource, readPages, type SourceApiDeps } from './poll.js';
 import type {
+  AuditTrail,
   CanonicalItem,
   Clock,
   DeliveryMapping,
@@ -337,6 +339,8 @@ export interface ReconcileDeps extends SourceApiDeps {
   /** Needed for a repair only. */
   readonly inbound?: InboundQueue;
   readonly deliveryQueues?: DeliveryQueues;
+  /** Where a repair's sends are recorded. */
+  readonly audit?: AuditTrail;
 }
 
 export class ReconcileError extends Error {
@@ -458,6 +462,16 @@ async function repair(
       deps.telemetry.count('accepted', dims);
       deps.telemetry.count('reconciled', dims);
     }
+    deps.audit?.record(
+      chunk.map((envelope) => ({
+        eventId: envelope.eventId,
+        at: now,
+        stage: 'reconcile' as const,
+        outcome: 'accepted' as const,
+        source: envelope.source,
+        reason: `missing at the hub (flow ${flow.name})`,
+      })),
+    );
   }
   const messages: DeliveryMessage[] = [];
   for (const missing of comparison.missingAtDestinations) {
@@ -490,6 +504,9 @@ async function repair(
       deps.telemetry.count('routed', lane);
       deps.telemetry.count('reconciled', lane);
     }
+    deps.audit?.record(
+      chunk.map((message) => routedEntry(message, 'reconcile', 'missing or behind at the destination', now)),
+    );
   }
   return { toHub: envelopes.length, toDestinations: messages.length };
 }

@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../functions/core/config.js';
-import type { CanonicalItem } from '../../functions/core/ports.js';
+import type { AuditEntry, CanonicalItem } from '../../functions/core/ports.js';
 import {
   compare,
   listSource,
@@ -371,6 +371,24 @@ describe('reconcileFlow', () => {
     const again = await reconcileFlow('customers', window, deps, { repair: true });
     expect(inbound.sent[1]?.eventId).toBe(inbound.sent[0]?.eventId);
     expect(again.repaired).toEqual({ toHub: 1, toDestinations: 1 });
+  });
+
+  it('records each repair in the audit trail: accepted at the hub, routed on the lane', async () => {
+    const { deps, inbound } = await setup();
+    const entries: AuditEntry[] = [];
+    await reconcileFlow(
+      'customers',
+      window,
+      { ...deps, audit: { record: (e) => void entries.push(...e) } },
+      {
+        repair: true,
+      },
+    );
+    expect(entries.map((e) => [e.stage, e.outcome, e.source, e.destination, e.id])).toEqual([
+      ['reconcile', 'accepted', 'erp', undefined, undefined],
+      ['reconcile', 'routed', 'erp', 'crm', 'c-b'],
+    ]);
+    expect(entries[0]?.eventId).toBe(inbound.sent[0]?.eventId);
   });
 
   it('refuses an unknown flow and an empty window by name and value', async () => {
