@@ -1,4 +1,8 @@
-import { parsePhoneNumberFromString } from 'libphonenumber-js/min';
+import { type MetadataJson, parsePhoneNumberFromString } from 'libphonenumber-js/core';
+// libphonenumber-js's min metadata without display formats (scripts/phone-metadata.ts says why).
+import phoneMetadataJson from './phone-metadata.json' with { type: 'json' };
+
+const phoneMetadata = phoneMetadataJson as unknown as MetadataJson;
 
 /**
  * Normalizers: one spelling per value, so two systems' copies of a record compare equal and a
@@ -75,7 +79,7 @@ export function normalizeCountry(value: string): string | undefined {
  * when it cannot be read (the caller keeps the raw value and flags it).
  */
 export function normalizePhone(value: string, defaultCountry?: string): string | undefined {
-  const parsed = parsePhoneNumberFromString(value.trim(), defaultCountry as never);
+  const parsed = parsePhoneNumberFromString(value.trim(), defaultCountry as never, phoneMetadata);
   return parsed?.isPossible() ? parsed.number : undefined;
 }
 
