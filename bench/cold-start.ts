@@ -11,6 +11,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { build, type Metafile } from 'esbuild';
 import { loadConfig } from '../functions/core/config.js';
 import { deriveTopology, type EnvRef, type FunctionSpec } from '../functions/core/topology.js';
+import { lambdaEsbuildOptions } from '../lib/constructs/bundling.js';
 import { startCrmDestination } from '../local/demo/crm-destination.js';
 import { startErpApi } from '../local/demo/erp-api.js';
 import { demoCustomer, stripeCustomerEvent, stripeSignatureHeader } from '../local/demo/stripe-sender.js';
@@ -24,9 +25,6 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Under node_modules, so the bundles' external `@aws-sdk/*` imports resolve as the Lambda runtime's would. */
 const OUT = join(ROOT, 'node_modules', '.cache', 'switchyard-bench');
 const BUNDLE_LIMIT_BYTES = 250_000;
-/** The banner NodejsFunction gets in lib/constructs/hub-function.ts. */
-const ESM_REQUIRE_SHIM =
-  "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
 
 const SECRETS = {
   stripe: 'whsec_bench_cold_start',
@@ -123,22 +121,8 @@ function contributors(metafile: Metafile): Record<string, number> {
 /** esbuild as NodejsFunction runs it (hub-function.ts): ESM, minified, external source map, @aws-sdk/* external. */
 async function bundle(name: string, entry: string): Promise<BundleFigures & { file: string }> {
   const outfile = join(OUT, name, 'index.mjs');
-  const result = await build({
-    entryPoints: [join(ROOT, entry)],
-    bundle: true,
-    platform: 'node',
-    target: 'node24',
-    format: 'esm',
-    mainFields: ['module', 'main'],
-    minify: true,
-    sourcemap: true,
-    sourcesContent: false,
-    banner: { js: ESM_REQUIRE_SHIM },
-    external: ['@aws-sdk/*'],
-    metafile: true,
-    outfile,
-    logLevel: 'error',
-  });
+  const result = await build(lambdaEsbuildOptions(join(ROOT, entry), outfile));
+  if (!result.metafile) throw new Error(`esbuild wrote no metafile for ${entry}`);
   const sizes = Object.entries(result.metafile.outputs);
   return {
     file: outfile,

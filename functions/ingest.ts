@@ -1,4 +1,12 @@
-import { shared } from './runtime.js';
-import { ingestHandlerFromEnv } from './wiring.js';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SecretsManagerStore } from './aws/secrets.js';
+import { base } from './runtime.js';
+import { ingestHandlerFromEnv } from './wiring-ingest.js';
 
-export const handler = ingestHandlerFromEnv(process.env, shared);
+// Secrets Manager and SQS only: see functions/runtime.ts for why each entry builds its own clients.
+export const handler = ingestHandlerFromEnv(process.env, {
+  ...base,
+  sqs: new SQSClient({}),
+  secrets: new SecretsManagerStore(new SecretsManagerClient({}), base.config.secretsCacheSeconds),
+});

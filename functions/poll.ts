@@ -1,4 +1,14 @@
-import { shared } from './runtime.js';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { documentClient } from './aws/dynamo-state-store.js';
+import { SecretsManagerStore } from './aws/secrets.js';
+import { base } from './runtime.js';
 import { pollHandlerFromEnv } from './wiring.js';
 
-export const handler = pollHandlerFromEnv(process.env, shared);
+export const handler = pollHandlerFromEnv(process.env, {
+  ...base,
+  sqs: new SQSClient({}),
+  dynamo: documentClient(new DynamoDBClient({})),
+  secrets: new SecretsManagerStore(new SecretsManagerClient({}), base.config.secretsCacheSeconds),
+});

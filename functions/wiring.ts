@@ -1,7 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '@aws-lambda-powertools/logger';
-import type { SQSClient } from '@aws-sdk/client-sqs';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   DynamoBreakerStore,
   DynamoOpsStore,
@@ -10,51 +7,22 @@ import {
 } from './aws/dynamo-state-store.js';
 import { SqsDeliveryQueues, SqsInboundQueue, SqsMessageVisibility } from './aws/sqs.js';
 import { destinationConnector } from './connectors/registry.js';
-import type { SwitchyardConfig } from './core/config.js';
-import { ConfigError, MissingEnvironmentError } from './core/errors.js';
-import { type AuditTrail, type Clock, type SecretStore, systemClock, type Telemetry } from './core/ports.js';
+import { ConfigError } from './core/errors.js';
+import { systemClock } from './core/ports.js';
 import { POLL_TIMEOUT_SECONDS } from './core/topology.js';
 import { createDeliverHandler } from './handlers/deliver-handler.js';
-import { createIngestHandler } from './handlers/ingest-handler.js';
 import { createPollHandler } from './handlers/poll-handler.js';
 import { createReconcileHandler } from './handlers/reconcile-handler.js';
 import { createRouteHandler } from './handlers/route-handler.js';
+import { type DepsWith, type Env, required, requiredJson, type SharedDeps } from './wiring-base.js';
 
-/** What every function of one process shares: built once, at load (Lambda) or start (local). */
-export interface SharedDeps {
-  readonly config: SwitchyardConfig;
-  readonly logger: Logger;
-  readonly telemetry: Telemetry;
-  readonly secrets: SecretStore;
-  readonly sqs: SQSClient;
-  readonly dynamo: DynamoDBDocumentClient;
-  readonly clock?: Clock;
-  readonly fetch?: typeof fetch;
-  /** Every stage transition (functions/aws/log-audit-trail.ts in Lambda, a file locally). */
-  readonly audit?: AuditTrail;
-}
-
-export type Env = Readonly<Record<string, string | undefined>>;
+export type { DepsWith, Env, SharedDeps } from './wiring-base.js';
+export { ingestHandlerFromEnv } from './wiring-ingest.js';
 
 /** Route retries (state table or queue hiccups) back off between these bounds. */
 export const ROUTE_BACKOFF = { baseDelaySeconds: 2, maxDelaySeconds: 300 } as const;
 
-function required(env: Env, name: string): string {
-  const value = env[name];
-  if (value === undefined || value === '') throw new MissingEnvironmentError(name);
-  return value;
-}
-
-function requiredJson<T>(env: Env, name: string): T {
-  try {
-    return JSON.parse(required(env, name)) as T;
-  } catch (error) {
-    if (error instanceof MissingEnvironmentError) throw error;
-    throw new MissingEnvironmentError(`${name} (set, but not JSON)`, { cause: error });
-  }
-}
-
-function stateStore(env: Env, shared: SharedDeps): DynamoStateStore {
+function stateStore(env: Env, shared: DepsWith<'dynamo'>): DynamoStateStore {
   return new DynamoStateStore(
     shared.dynamo,
     required(env, 'STATE_TABLE_NAME'),
@@ -68,15 +36,7 @@ function stateStore(env: Env, shared: SharedDeps): DynamoStateStore {
  * the same handler from the same variables.
  */
 
-export function ingestHandlerFromEnv(env: Env, shared: SharedDeps) {
-  return createIngestHandler({
-    ...shared,
-    clock: shared.clock ?? systemClock,
-    queue: new SqsInboundQueue(shared.sqs, required(env, 'INBOUND_QUEUE_URL')),
-  });
-}
-
-export function routeHandlerFromEnv(env: Env, shared: SharedDeps) {
+export function routeHandlerFromEnv(env: Env, shared: DepsWith<'sqs' | 'dynamo'>) {
   return createRouteHandler({
     ...shared,
     clock: shared.clock ?? systemClock,

@@ -2,9 +2,9 @@ import type { Server } from 'node:http';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { DynamoOpsStore, DynamoStateStore } from '../functions/aws/dynamo-state-store.js';
+import { DynamoOpsStore, DynamoStateStore, documentClient } from '../functions/aws/dynamo-state-store.js';
 import { SqsDeliveryQueues, SqsInboundQueue } from '../functions/aws/sqs.js';
 import type { SwitchyardConfig } from '../functions/core/config.js';
 import type { PollResult } from '../functions/core/poll.js';
@@ -186,12 +186,8 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     ),
   );
   options.instrumentHandlerClients?.({ sqs: handlerSqs, dynamodb: handlerDynamoClient });
-  const handlerDynamo = DynamoDBDocumentClient.from(handlerDynamoClient, {
-    marshallOptions: { removeUndefinedValues: true },
-  });
-  const dynamo = DynamoDBDocumentClient.from(dynamoClient, {
-    marshallOptions: { removeUndefinedValues: true },
-  });
+  const handlerDynamo = documentClient(handlerDynamoClient);
+  const dynamo = documentClient(dynamoClient);
   const provisioned = await provision(topology, { dynamodb: dynamoClient, sqs }, { logger: log });
   const telemetry = new LocalTelemetry();
   const queueUrlByName = new Map(

@@ -1,7 +1,7 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
-  type DynamoDBDocumentClient,
+  DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -24,6 +24,11 @@ import type {
   StoredQuarantineItem,
 } from '../core/ports.js';
 import type { ShadowRecord } from '../core/shadow.js';
+
+/** The document client every store here takes: optional fields left undefined are not written. */
+export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
 
 /**
  * The state table: one DynamoDB table, single-item conditional writes only (no transactions:

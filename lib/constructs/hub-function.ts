@@ -8,15 +8,9 @@ import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { EnvRef, FunctionSpec } from '../../functions/core/topology.js';
+import { ESM_REQUIRE_SHIM } from './bundling.js';
 import { toRetentionDays } from './log-retention.js';
 import { acknowledge } from './nag.js';
-
-/**
- * Makes `require` exist in the ESM bundle. Some bundled dependencies are CommonJS and call
- * `require('node:...')` at run time, which an ES module does not define.
- */
-const ESM_REQUIRE_SHIM =
-  "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
 
 /** The alias every trigger invokes and CodeDeploy shifts to each new version. */
 export const LIVE_ALIAS = 'live';

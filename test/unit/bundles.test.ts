@@ -1,0 +1,53 @@
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { describe, expect, it } from 'vitest';
+import { lambdaEsbuildOptions } from '../../lib/constructs/bundling.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const LIMIT_BYTES = 250_000;
+
+/** Each Lambda entry bundled as HubFunction bundles it (in memory): its size, inputs and SDK imports. */
+async function bundle(kind: string) {
+  const result = await build({
+    ...lambdaEsbuildOptions(`${ROOT}functions/${kind}.ts`, `/tmp/switchyard-bundle-test/${kind}/index.mjs`),
+    write: false,
+  });
+  const js = result.outputFiles.find((file) => file.path.endsWith('.mjs'));
+  const output = Object.values(result.metafile?.outputs ?? {}).find((o) => o.entryPoint !== undefined);
+  if (!js || !output) throw new Error(`esbuild produced no bundle for ${kind}`);
+  const sdk = [...new Set([...js.text.matchAll(/from\s*"(@aws-sdk\/[a-z0-9-]+)"/g)].map((m) => m[1]))].sort();
+  return { bytes: output.bytes, inputs: Object.keys(output.inputs), sdk };
+}
+
+describe('Lambda bundles', () => {
+  it('ingest loads the SQS and Secrets Manager clients only (no DynamoDB packages)', async () => {
+    const { sdk } = await bundle('ingest');
+    expect(sdk).toEqual(['@aws-sdk/client-secrets-manager', '@aws-sdk/client-sqs']);
+  });
+
+  it('route loads the DynamoDB and SQS clients only (no Secrets Manager)', async () => {
+    const { sdk } = await bundle('route');
+    expect(sdk).toEqual(['@aws-sdk/client-dynamodb', '@aws-sdk/client-sqs', '@aws-sdk/lib-dynamodb']);
+  });
+
+  it.each(['deliver', 'poll'])('%s loads the three clients it calls', async (kind) => {
+    const { sdk } = await bundle(kind);
+    expect(sdk).toEqual([
+      '@aws-sdk/client-dynamodb',
+      '@aws-sdk/client-secrets-manager',
+      '@aws-sdk/client-sqs',
+      '@aws-sdk/lib-dynamodb',
+    ]);
+  });
+
+  it('route carries the trimmed phone metadata, not libphonenumber-js metadata with formats', async () => {
+    const { inputs } = await bundle('route');
+    expect(inputs.some((input) => input.endsWith('functions/model/phone-metadata.json'))).toBe(true);
+    expect(inputs.filter((input) => /libphonenumber-js\/metadata\.\w+\.json/.test(input))).toEqual([]);
+  });
+
+  it.each(['ingest', 'deliver', 'poll'])('%s is at most 250 KB minified', async (kind) => {
+    const { bytes } = await bundle(kind);
+    expect(bytes).toBeLessThanOrEqual(LIMIT_BYTES);
+  });
+});
