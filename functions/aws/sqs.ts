@@ -24,13 +24,36 @@ export function sqsSafeJson(value: unknown): string {
 
 /** SQS takes at most 10 entries per SendMessageBatch. */
 const SQS_BATCH_LIMIT = 10;
+/** SQS refuses a SendMessageBatch whose bodies add up to more than its message limit, 1 MiB. */
+const SQS_BATCH_BYTES = 1_048_576;
 /** Entries SQS refused in a batch (throttling, an internal error) are sent again this many times. */
 const BATCH_ATTEMPTS = 3;
 
 type BatchEntry = SendMessageBatchRequestEntry & { Id: string };
 
+/** Consecutive runs of at most 10 entries whose bodies fit in one request together. */
+export function batchesOf<T extends { readonly MessageBody?: string | undefined }>(
+  entries: readonly T[],
+): T[][] {
+  const batches: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    const size = Buffer.byteLength(entry.MessageBody ?? '', 'utf8');
+    if (current.length > 0 && (current.length === SQS_BATCH_LIMIT || bytes + size > SQS_BATCH_BYTES)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(entry);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
 /**
- * Sends entries in batches of 10. A batch can partly fail; only the failed entries are sent again,
+ * Sends entries in batches of 10 (fewer when their bodies pass 1 MiB). A batch can partly fail; only the failed entries are sent again,
  * so what SQS already holds is never sent twice, and the call resolves only when every entry is in.
  */
 async function sendAll(
@@ -39,8 +62,8 @@ async function sendAll(
   entries: readonly BatchEntry[],
   what: string,
 ): Promise<void> {
-  for (let start = 0; start < entries.length; start += SQS_BATCH_LIMIT) {
-    let pending = entries.slice(start, start + SQS_BATCH_LIMIT);
+  for (const batch of batchesOf(entries)) {
+    let pending = batch;
     for (let attempt = 1; pending.length > 0; attempt++) {
       const result = await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }));
       const failed = new Set((result.Failed ?? []).map((f) => f.Id));

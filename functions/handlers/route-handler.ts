@@ -8,6 +8,7 @@ import { FatalError, TransientError } from '../core/errors.js';
 import type { Envelope } from '../core/messages.js';
 import type { AuditEntry, AuditTrail, MessageVisibility } from '../core/ports.js';
 import { type RouteDeps, type RouteResult, routeEnvelope } from '../core/route.js';
+import { SharedSendDeliveryQueues } from '../core/shared-send.js';
 import { describe, retryLater } from './sqs-failure.js';
 
 export interface RouteHandlerDeps extends Omit<RouteDeps, 'log'> {
@@ -90,7 +91,15 @@ export function createRouteHandler(deps: RouteHandlerDeps) {
   const core: RouteDeps = { ...deps, log: logger };
   const processor = new BatchProcessor(EventType.SQS);
 
-  const routeRecord = async (record: SQSRecord): Promise<void> => {
+  const routeRecord = async (record: SQSRecord, queues: SharedSendDeliveryQueues): Promise<void> => {
+    try {
+      await routeOne(record, queues);
+    } finally {
+      queues.leave();
+    }
+  };
+
+  const routeOne = async (record: SQSRecord, deliveryQueues: SharedSendDeliveryQueues): Promise<void> => {
     let envelope: Envelope | undefined;
     let log = logger;
     try {
@@ -99,7 +108,7 @@ export function createRouteHandler(deps: RouteHandlerDeps) {
       log = logger.createChild({
         persistentKeys: { correlationId: envelope.eventId, source: envelope.source },
       });
-      const result = await routeEnvelope(envelope, { ...core, log }, record.messageId);
+      const result = await routeEnvelope(envelope, { ...core, log, deliveryQueues }, record.messageId);
       countRouted(result, envelope.source, deps);
       deps.audit?.record(routeAuditEntries(result, envelope, deps.clock.now()));
       log.info('Event routed', {
@@ -157,10 +166,17 @@ export function createRouteHandler(deps: RouteHandlerDeps) {
 
   const routeBatch = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     try {
-      return await processPartialResponse(event, routeRecord, processor, {
-        context,
-        throwOnFullBatchFailure: false,
-      });
+      // One per invocation: the records of this batch share their SendMessageBatch calls.
+      const queues = new SharedSendDeliveryQueues(deps.deliveryQueues, event.Records.length);
+      return await processPartialResponse(
+        event,
+        (record: SQSRecord) => routeRecord(record, queues),
+        processor,
+        {
+          context,
+          throwOnFullBatchFailure: false,
+        },
+      );
     } finally {
       deps.telemetry.flush();
     }

@@ -89,6 +89,23 @@ describe('SQS adapters', () => {
       }
     });
 
+    it('starts a new batch before the bodies pass 1 MiB, in order, so a shared route batch of large records is not refused', async () => {
+      const big = (i: number) => deliveryMessage(i, { data: { note: 'x'.repeat(300_000), refs: {} } });
+      const messages = [big(1), big(2), big(3), big(4), deliveryMessage(5), big(6)];
+      await new SqsDeliveryQueues(sqs, { crm: CRM_QUEUE }).send(messages);
+
+      const batches = sqsMock.commandCalls(SendMessageBatchCommand).map((call) => call.args[0].input);
+      expect(batches.map((b) => b.Entries?.length)).toEqual([3, 3]);
+      for (const batch of batches) {
+        const bytes = (batch.Entries ?? []).reduce((n, e) => n + Buffer.byteLength(e.MessageBody ?? ''), 0);
+        expect(bytes).toBeLessThanOrEqual(1_048_576);
+      }
+      const sent = batches
+        .flatMap((b) => b.Entries ?? [])
+        .map((e) => JSON.parse(e.MessageBody ?? '') as DeliveryMessage);
+      expect(sent.map((m) => m.id)).toEqual(messages.map((m) => m.id));
+    });
+
     it('groups by entity and id, and sets a dedup id from destination, id, version and inbound message', async () => {
       const message = deliveryMessage(7);
       await new SqsDeliveryQueues(sqs, { crm: CRM_QUEUE }).send([message]);

@@ -124,6 +124,24 @@ describe('createRouteHandler', () => {
     expect(JSON.stringify(state.quarantined.flatMap((item) => item.reasons)).length).toBeLessThan(2000);
   });
 
+  it('sends the delivery messages of a whole batch in one call to the delivery queues, records that fail included', async () => {
+    const send = vi.spyOn(queues, 'send');
+    const records = [
+      inbound('evt_one', 'cus_one'),
+      sqsRecord('this is not JSON', { messageId: 'm-garbage' }),
+      inbound('evt_two', 'cus_two', { email: 'two@example.com' }),
+      inbound('evt_three', 'cus_three', { email: 'three@example.com' }),
+    ];
+    const response = await routeHandler()(sqsEvent(records), lambdaContext('route'));
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(send).toHaveBeenCalledTimes(1);
+    expect([...new Set(queues.sent.map((m) => m.sourceId))].sort()).toEqual([
+      'cus_one',
+      'cus_three',
+      'cus_two',
+    ]);
+  });
+
   it('routes a batch and reports no failures when every record reached a terminal step', async () => {
     const records = [
       inbound('evt_ok', 'cus_ok'),
