@@ -30,7 +30,7 @@ describe('Lambda bundles', () => {
     expect(sdk).toEqual(['@aws-sdk/client-dynamodb', '@aws-sdk/client-sqs', '@aws-sdk/lib-dynamodb']);
   });
 
-  it.each(['deliver', 'poll'])('%s loads the three clients it calls', async (kind) => {
+  it.each(['deliver', 'poll', 'reconcile'])('%s loads the three clients it calls', async (kind) => {
     const { sdk } = await bundle(kind);
     expect(sdk).toEqual([
       '@aws-sdk/client-dynamodb',
@@ -46,7 +46,7 @@ describe('Lambda bundles', () => {
     expect(inputs.filter((input) => /libphonenumber-js\/metadata\.\w+\.json/.test(input))).toEqual([]);
   });
 
-  it.each(['ingest', 'deliver', 'poll'])('%s is at most 250 KB minified', async (kind) => {
+  it.each(['ingest', 'deliver', 'poll', 'reconcile'])('%s is at most 250 KB minified', async (kind) => {
     const { bytes } = await bundle(kind);
     expect(bytes).toBeLessThanOrEqual(LIMIT_BYTES);
   });
