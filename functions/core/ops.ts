@@ -14,6 +14,7 @@ import type {
   StoredQuarantineItem,
   Telemetry,
 } from './ports.js';
+import { forDestination } from './route.js';
 
 /**
  * Operators' actions on the hub's state: replay the quarantine, backfill a flow, report data
@@ -109,11 +110,12 @@ export async function replayQuarantined(
 }
 
 /**
- * A canonical record as one flow destination's delivery message: the whole merged record, with the
- * version of one of the flow's sources (deliver's guards compare like with like). Undefined when no
- * source of the record has a version.
+ * A canonical record as one flow destination's delivery message: the whole merged record, in the
+ * schema version the destination consumes, with the version of one of the flow's sources (deliver's
+ * guards compare like with like). Undefined when no source of the record has a version.
  */
 export function messageFromCanonical(
+  config: SwitchyardConfig,
   item: CanonicalItem,
   flow: Pick<SwitchyardConfig['flows'][number], 'name' | 'entity' | 'from'>,
   destination: string,
@@ -131,7 +133,8 @@ export function messageFromCanonical(
     sourceId: item.refs[source] ?? item.id,
     version: item.versions[source] ?? 0,
     deleted: false,
-    data: item.data,
+    // In the schema version this destination consumes.
+    ...forDestination(config, destination, item),
     eventId: origin.eventId,
     receivedAt: origin.now,
     routedFrom: origin.routedFrom,
@@ -193,7 +196,7 @@ export async function backfillPage(
   for (const item of page.items) {
     if (item.deleted) continue;
     for (const destination of flow.to) {
-      const message = messageFromCanonical(item, flow, destination, {
+      const message = messageFromCanonical(deps.config, item, flow, destination, {
         eventId: `backfill-${flow.name}-${item.id}`,
         routedFrom: `backfill:${now}`,
         now,
@@ -348,7 +351,7 @@ export async function replayFromCanonical(
     const item = flow ? await deps.canonical.getCanonical(candidate.entity, candidate.id) : undefined;
     const message =
       flow && item && !item.deleted
-        ? messageFromCanonical(item, flow, candidate.destination, {
+        ? messageFromCanonical(deps.config, item, flow, candidate.destination, {
             eventId: candidate.eventId,
             // New each run: SQS must not take a replay for the original within its dedup window.
             routedFrom: `replay-canonical:${now}`,
