@@ -8,7 +8,7 @@ import { EmfTelemetry } from './aws/emf-telemetry.js';
 import { lambdaAuditTrail } from './aws/log-audit-trail.js';
 import { SecretsManagerStore } from './aws/secrets.js';
 import { loadConfig } from './core/config.js';
-import type { SharedDeps } from './wiring.js';
+import { type SharedDeps, secretsFromEnv } from './wiring.js';
 
 /**
  * Built once per Lambda container, at load: the config bundled with the function (validated again,
@@ -21,7 +21,11 @@ export const shared: SharedDeps = {
   logger: new Logger({ serviceName: config.name }),
   telemetry: new EmfTelemetry({ namespace: 'Switchyard', serviceName: config.name }),
   audit: lambdaAuditTrail(config.name),
-  secrets: new SecretsManagerStore(new SecretsManagerClient({}), config.secretsCacheSeconds),
+  // Read once, at load: a staged hub reads its stage's secrets (SWITCHYARD_SECRETS_PREFIX).
+  secrets: secretsFromEnv(
+    process.env,
+    new SecretsManagerStore(new SecretsManagerClient({}), config.secretsCacheSeconds),
+  ),
   sqs: new SQSClient({}),
   dynamo: DynamoDBDocumentClient.from(new DynamoDBClient({}), {
     marshallOptions: { removeUndefinedValues: true },

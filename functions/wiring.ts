@@ -13,7 +13,8 @@ import { destinationConnector } from './connectors/registry.js';
 import type { SwitchyardConfig } from './core/config.js';
 import { ConfigError, MissingEnvironmentError } from './core/errors.js';
 import { type AuditTrail, type Clock, type SecretStore, systemClock, type Telemetry } from './core/ports.js';
-import { POLL_TIMEOUT_SECONDS } from './core/topology.js';
+import { prefixedSecrets } from './core/secret-values.js';
+import { POLL_TIMEOUT_SECONDS, SECRETS_PREFIX_ENV } from './core/topology.js';
 import { createDeliverHandler } from './handlers/deliver-handler.js';
 import { createIngestHandler } from './handlers/ingest-handler.js';
 import { createPollHandler } from './handlers/poll-handler.js';
@@ -52,6 +53,24 @@ function requiredJson<T>(env: Env, name: string): T {
     if (error instanceof MissingEnvironmentError) throw error;
     throw new MissingEnvironmentError(`${name} (set, but not JSON)`, { cause: error });
   }
+}
+
+/** What a secrets prefix may hold: the characters of a Secrets Manager name. */
+const SECRETS_PREFIX = /^[A-Za-z0-9/_+=.@-]{0,256}$/;
+
+/**
+ * The function's secret store under the stage's prefix ({@link SECRETS_PREFIX_ENV}, set by the stack
+ * for a staged hub; absent, the config's names as they are). A malformed prefix fails the cold start
+ * by name, rather than every read with a confusing "secret not found".
+ */
+export function secretsFromEnv(env: Env, secrets: SecretStore): SecretStore {
+  const prefix = env[SECRETS_PREFIX_ENV] ?? '';
+  if (!SECRETS_PREFIX.test(prefix)) {
+    throw new ConfigError([
+      `${SECRETS_PREFIX_ENV}: must be characters of a Secrets Manager name (letters, digits, /_+=.@-), at most 256 (got ${JSON.stringify(prefix)})`,
+    ]);
+  }
+  return prefixedSecrets(secrets, prefix);
 }
 
 function stateStore(env: Env, shared: SharedDeps): DynamoStateStore {
