@@ -80,8 +80,17 @@ export async function replayQuarantined(
       },
     ]);
   } else if (item.stage === 'deliver' && isDeliveryMessage(payload)) {
-    // A new routedFrom: SQS must not take the replay for the original within its dedup window.
-    await deps.deliveryQueues.send([{ ...payload, routedFrom: `replay:${key}:${deps.clock.now()}` }]);
+    // A new routedFrom: SQS must not take the replay for the original within its dedup window. The
+    // record goes out in the version the destination consumes now: moving a destination back to v1
+    // after it refused v2, then replaying, sends v1.
+    const converted = forDestination(deps.config, payload.destination, {
+      entity: payload.entity,
+      data: payload.data,
+      schemaVersion: payload.schemaVersion ?? 1,
+    });
+    await deps.deliveryQueues.send([
+      { ...payload, ...converted, routedFrom: `replay:${key}:${deps.clock.now()}` },
+    ]);
     const lane = { flow: payload.flow, destination: payload.destination };
     deps.telemetry.count('routed', lane);
     deps.telemetry.count('replayed', lane);

@@ -3,6 +3,8 @@ import { httpDestinationBody } from '../../functions/connectors/http.js';
 import { loadConfig, type SwitchyardConfig } from '../../functions/core/config.js';
 import { ConfigError } from '../../functions/core/errors.js';
 import type { DeliveryMessage } from '../../functions/core/messages.js';
+import { backfillPage, type OpsDeps, replayQuarantined } from '../../functions/core/ops.js';
+import type { CanonicalItem, OpsStore, StoredQuarantineItem } from '../../functions/core/ports.js';
 import { routeEnvelope } from '../../functions/core/route.js';
 import { convert, jsonSchemaOf, schemaVersions, validateAs } from '../../functions/model/contracts.js';
 import { downgradeCustomerV2, mergeCustomer, upgradeCustomerV1 } from '../../functions/model/customer.js';
@@ -344,5 +346,92 @@ describe('route converts per destination', () => {
       expect.objectContaining({ rule: 'customer.schemaVersion.format', field: 'schemaVersion', value: '7' }),
     ]);
     expect(queues.sent).toEqual([]);
+  });
+});
+
+describe('operators: replay and backfill send the version the destination consumes now', () => {
+  const v2Message: DeliveryMessage = {
+    v: 1,
+    flow: 'customers',
+    destination: 'erp',
+    entity: 'customer',
+    id: 'cust-1',
+    source: 'shop',
+    sourceId: '1',
+    version: 5,
+    deleted: false,
+    data: { email: 'ada@x.io', givenName: 'Ada', familyName: 'Lovelace', refs: { shop: '1' } },
+    schemaVersion: 2,
+    eventId: 'e1',
+    receivedAt: 0,
+    routedFrom: 'in-1',
+  };
+  const opsDeps = (config: SwitchyardConfig, queues: MemoryDeliveryQueues, scanned: CanonicalItem[] = []) => {
+    const quarantine = new Map<string, StoredQuarantineItem>([
+      [
+        'q1',
+        {
+          key: 'q1',
+          stage: 'deliver',
+          source: 'shop',
+          eventId: 'e1',
+          entity: 'customer',
+          recordId: '1',
+          lanes: [{ flow: 'customers', destination: 'erp' }],
+          reasons: [{ rule: 'destination.rejected', message: 'HTTP 400' }],
+          payload: v2Message,
+          quarantinedAt: 0,
+        } as StoredQuarantineItem,
+      ],
+    ]);
+    const ops = {
+      getQuarantine: async (key: string) => quarantine.get(key),
+      deleteQuarantine: async (key: string) => void quarantine.delete(key),
+      scanCanonical: async () => ({ items: scanned }),
+      putDocument: async () => undefined,
+    } as unknown as OpsStore;
+    return {
+      config,
+      ops,
+      inbound: { send: async () => undefined },
+      deliveryQueues: queues,
+      telemetry: new MemoryTelemetry(),
+      clock: new ManualClock(),
+    } as unknown as OpsDeps;
+  };
+
+  it('a v2 message quarantined at a destination now declaring v1 is replayed as v1', async () => {
+    const queues = new MemoryDeliveryQueues();
+    await replayQuarantined('q1', opsDeps(testConfig(), queues));
+    expect(queues.sent).toHaveLength(1);
+    expect(queues.sent[0]).toMatchObject({
+      schemaVersion: 1,
+      data: { email: 'ada@x.io', name: 'Ada Lovelace', refs: { shop: '1' } },
+    });
+    expect(queues.sent[0]?.data).not.toHaveProperty('givenName');
+  });
+
+  it('backfill converts each canonical item per destination', async () => {
+    const input = baseConfigInput();
+    const erp = input.destinations.erp;
+    if (erp) input.destinations.erp = { ...erp, consumes: { customer: 2 } };
+    const queues = new MemoryDeliveryQueues();
+    const item: CanonicalItem = {
+      entity: 'customer',
+      id: 'cust-1',
+      data: { email: 'ada@x.io', name: 'Lovelace, Ada', refs: { stripe: 'cus_1' } },
+      deleted: false,
+      versions: { stripe: 1 },
+      refs: { stripe: 'cus_1' },
+      revision: 1,
+      updatedAt: 0,
+    };
+    await backfillPage('customers', opsDeps(loadConfig(input), queues, [item]));
+    const to = (d: string) => queues.sent.find((m) => m.destination === d);
+    expect(to('crm')).toMatchObject({ schemaVersion: 1, data: item.data });
+    expect(to('erp')).toMatchObject({
+      schemaVersion: 2,
+      data: { name: 'Lovelace, Ada', givenName: 'Ada', familyName: 'Lovelace' },
+    });
   });
 });
