@@ -419,6 +419,8 @@ describe('stages of one hub', () => {
           [
             `${prefix}-${key}-error-rate`,
             ...(ROLLBACK_LANES[key] ?? []).map((lane) => `${prefix}-${lane}-latency-p99`),
+            // Only a canary (prod) has time to watch: its 1-minute alias alarm.
+            ...(app === prod ? [`${prefix}-${key}-live-error-rate-1m`] : []),
           ].sort(),
         );
         expect(props.AlarmConfiguration?.Enabled).toBe(true);
@@ -427,8 +429,47 @@ describe('stages of one hub', () => {
           Events: ['DEPLOYMENT_FAILURE', 'DEPLOYMENT_STOP_ON_REQUEST', 'DEPLOYMENT_STOP_ON_ALARM'],
         });
       }
-      // The alarms are the hub's own (they notify the topic too): rollback adds no alarm.
-      expect(ofType(app, 'AWS::CloudWatch::Alarm')).toHaveLength(app.built.stack.alarms.all.length);
+      // The alarms are the hub's own (they notify the topic too), plus in a canary stage one fast
+      // rollback alarm per function.
+      expect(ofType(app, 'AWS::CloudWatch::Alarm')).toHaveLength(
+        app.built.stack.alarms.all.length + (app === prod ? FUNCTIONS.length : 0),
+      );
+    }
+  });
+
+  it('rolls a 5-minute canary back within a minute: a 1-minute error-rate alarm on the live alias, CodeDeploy only', () => {
+    for (const key of FUNCTIONS) {
+      const deployment = prod.built.stack.deployments.get(key);
+      const alarm = deployment?.fastRollbackAlarm;
+      expect(alarm, key).toBeDefined();
+      const resource = prod.resources[logicalId(alarm as IConstruct)]?.Properties as Json;
+      expect(resource.AlarmName).toBe(`stg-prod-${key}-live-error-rate-1m`);
+      expect(resource).toMatchObject({
+        EvaluationPeriods: 1,
+        DatapointsToAlarm: 1,
+        Threshold: 5,
+        ComparisonOperator: 'GreaterThanThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+      // Not paged: the function's 5-minute error-rate alarm notifies the topic.
+      expect(resource.AlarmActions).toBeUndefined();
+      const metrics = resource.Metrics as { MetricStat?: { Period: number; Metric: Json } }[];
+      const stats = metrics.flatMap((m) => (m.MetricStat ? [m.MetricStat] : []));
+      expect(stats.map((stat) => (stat.Metric as { MetricName: string }).MetricName).sort()).toEqual([
+        'Errors',
+        'Invocations',
+      ]);
+      for (const stat of stats) {
+        expect(stat.Period).toBe(60);
+        // The alias's metrics: the `Resource` dimension is `<function>:live`.
+        expect(JSON.stringify(stat.Metric.Dimensions)).toContain('"Name":"Resource"');
+        expect(JSON.stringify(stat.Metric.Dimensions)).toContain(':live');
+      }
+      expect(groupOf(prod, key).alarmNames).toContain(`stg-prod-${key}-live-error-rate-1m`);
+    }
+    for (const app of [unstaged, dev]) {
+      for (const key of FUNCTIONS)
+        expect(app.built.stack.deployments.get(key)?.fastRollbackAlarm).toBeUndefined();
     }
   });
 
