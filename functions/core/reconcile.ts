@@ -17,6 +17,7 @@ import type {
   StateStore,
   Telemetry,
 } from './ports.js';
+import { forDestination } from './route.js';
 import { readToken } from './secret-values.js';
 
 /**
@@ -487,7 +488,8 @@ async function repair(
       sourceId: missing.sourceId,
       version: item.versions[missing.source] ?? 0,
       deleted: false,
-      data: item.data,
+      // In the schema version this destination consumes.
+      ...forDestination(deps.config, missing.destination, item),
       eventId: `reconcile-${flow.name}-${item.id}-${item.revision}`,
       receivedAt: now,
       // New per run, like a backfill's: a message SQS deduplicated would be counted routed and never
