@@ -4,11 +4,15 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { documentClient } from './aws/dynamo-state-store.js';
 import { SecretsManagerStore } from './aws/secrets.js';
 import { base } from './runtime.js';
-import { pollHandlerFromEnv } from './wiring.js';
+import { pollHandlerFromEnv, secretsFromEnv } from './wiring.js';
 
 export const handler = pollHandlerFromEnv(process.env, {
   ...base,
   sqs: new SQSClient({}),
   dynamo: documentClient(new DynamoDBClient({})),
-  secrets: new SecretsManagerStore(new SecretsManagerClient({}), base.config.secretsCacheSeconds),
+  // A staged hub reads its stage's secrets (SWITCHYARD_SECRETS_PREFIX), checked once at load.
+  secrets: secretsFromEnv(
+    process.env,
+    new SecretsManagerStore(new SecretsManagerClient({}), base.config.secretsCacheSeconds),
+  ),
 });

@@ -17,6 +17,7 @@ import { createRouteHandler } from './handlers/route-handler.js';
 import { type DepsWith, type Env, required, requiredJson, type SharedDeps } from './wiring-base.js';
 
 export type { DepsWith, Env, SharedDeps } from './wiring-base.js';
+export { secretsFromEnv } from './wiring-base.js';
 export { ingestHandlerFromEnv } from './wiring-ingest.js';
 
 /** Route retries (state table or queue hiccups) back off between these bounds. */

@@ -99,8 +99,9 @@ export interface BuiltApp {
  * Without a stage the app builds the hub it always has, under the config's name, so `cdk deploy`
  * updates an existing stack instead of creating a second hub beside it.
  *
- * Secrets are not per stage: their names are the config's, which the functions read at run time,
- * so the stages of one account share them. Deploy stages to separate accounts to keep them apart.
+ * Secrets are per stage: every secret name the config gives is read and granted as
+ * `<secretsPrefix><name>` (default `<stage>/`, none without a stage), so `prod` reads
+ * `prod/acme/stripe-webhook` and `dev` cannot.
  *
  * `bin/app.ts` (what `cdk synth` runs) and the infra tests both call this, with the feature flags
  * from cdk.json, so the tests check exactly what deploys.
@@ -116,7 +117,10 @@ export function buildApp(input: unknown, props: BuildAppProps = {}): BuiltApp {
     outdir: props.outdir,
   });
   const stage = resolveStage(config.name, props.stage ?? app.node.tryGetContext('stage'), props.stages);
-  const topology = deriveTopology({ ...config, name: stage.hubName });
+  const topology = deriveTopology(
+    { ...config, name: stage.hubName },
+    { secretsPrefix: stage.settings.secretsPrefix ?? '' },
+  );
   const settings: HubSettings = {
     ...config,
     logs: { ...config.logs, retentionDays: stage.settings.logRetentionDays ?? config.logs.retentionDays },

@@ -38,6 +38,15 @@ export interface StageSettings {
    * @default - the config's thresholds
    */
   readonly alarms?: Partial<AlarmThresholds>;
+
+  /**
+   * Put before every secret name the config gives, both where the functions read it and in their
+   * grants: the `prod` stage reads `prod/acme/stripe-webhook`, `dev` reads `dev/acme/stripe-webhook`,
+   * so a dev deploy can neither read nor be confused by prod's secrets. `''` shares the config's names.
+   *
+   * @default - `<stage>/` for a named stage; none for the unstaged hub
+   */
+  readonly secretsPrefix?: string;
 }
 
 /** Per stage name, overrides of (or additions to) {@link DEFAULT_STAGES}, merged field by field. */
@@ -67,6 +76,9 @@ export const UNSTAGED: StageSettings = { deployment: ALL_AT_ONCE };
 
 /** A stage name: lower-case letters and digits, starting with a letter, at most 10 characters. */
 export const STAGE_NAME = /^[a-z][a-z0-9]{0,9}$/;
+
+/** A secrets prefix: characters a Secrets Manager name may hold (the functions check the same). */
+const SECRETS_PREFIX = /^[A-Za-z0-9/_+=.@-]{0,256}$/;
 
 /** The config's rule for the hub name, which a staged name (`<name>-<stage>`) must keep too. */
 const HUB_NAME = /^[a-z][a-z0-9-]{0,30}$/;
@@ -132,8 +144,14 @@ export function resolveStage(configName: string, stage: unknown, stages: StagesI
     const problem = thresholdProblem(name, value);
     if (problem) problems.push(`${field}.alarms.${name}: ${problem} (got ${JSON.stringify(value)})`);
   }
+  const secretsPrefix = merged.secretsPrefix ?? `${stage}/`;
+  if (typeof secretsPrefix !== 'string' || !SECRETS_PREFIX.test(secretsPrefix)) {
+    problems.push(
+      `${field}.secretsPrefix: must be characters of a Secrets Manager name (letters, digits, /_+=.@-), at most 256 (got ${JSON.stringify(secretsPrefix)})`,
+    );
+  }
   if (problems.length > 0 || !deployment) throw new ConfigError(problems);
-  return { name: stage, hubName, settings: { ...merged, deployment } };
+  return { name: stage, hubName, settings: { ...merged, deployment, secretsPrefix } };
 }
 
 /** The ranges the config's `alarms` block allows, per threshold (functions/core/config.ts). */

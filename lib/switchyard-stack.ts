@@ -256,6 +256,10 @@ export class SwitchyardStack extends Stack {
           application: this.deploymentApplication,
           strategy,
           alarms,
+          fastRollback: {
+            alarmName: `${topology.name}-${key}-live-error-rate-1m`,
+            errorRatePercent: settings.alarms.errorRatePercent,
+          },
         }),
       );
     }

@@ -144,6 +144,7 @@ export class DynamoStateStore implements StateStore {
       entity,
       id,
       data: item.data as Record<string, unknown>,
+      ...(typeof item.schemaVersion === 'number' ? { schemaVersion: item.schemaVersion } : {}),
       deleted: item.deleted === true,
       versions: item.versions as Record<string, number>,
       refs: item.refs as Record<string, string>,

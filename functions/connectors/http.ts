@@ -10,11 +10,15 @@ export function parseRetryAfter(value: string | null, now: number): number | und
   return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
 }
 
-/** The documented wire format (DESIGN.md section 5); `deleted: true` marks a tombstone. */
+/**
+ * The documented wire format (DESIGN.md section 5); `deleted: true` marks a tombstone and
+ * `schemaVersion` says which contract (docs/contracts) `data` follows.
+ */
 export function httpDestinationBody(call: Pick<DestinationCall, 'message'>): string {
   const { message } = call;
   return JSON.stringify({
     entity: message.entity,
+    schemaVersion: message.schemaVersion ?? 1,
     id: message.id,
     version: String(message.version),
     source: message.source,

@@ -45,6 +45,7 @@ function fromMapped(records: readonly MappedRecord[], where: string): SourceReco
       version: record.version,
       deleted: record.deleted === true,
       data: record.deleted === true ? {} : { ...record.fields },
+      ...(record.schemaVersion === undefined ? {} : { schemaVersion: record.schemaVersion }),
     };
   });
 }
@@ -120,6 +121,13 @@ export function mapEvent(
         if (value !== null && value !== undefined) data[field] = value;
       }
     }
-    return { entity: map.entity, sourceId: String(id), version: version as number, deleted, data };
+    return {
+      entity: map.entity,
+      sourceId: String(id),
+      version: version as number,
+      deleted,
+      data,
+      ...(map.schemaVersion === undefined ? {} : { schemaVersion: map.schemaVersion }),
+    };
   });
 }

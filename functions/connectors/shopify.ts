@@ -181,6 +181,13 @@ function personName(first: unknown, last: unknown): string | null | undefined {
   return parts.length > 0 ? parts.map((p) => p.trim()).join(' ') : null;
 }
 
+/** One side of the name as Shopify holds it (v2's split); blank is cleared, absent says nothing. */
+function namePart(value: unknown): string | null | undefined {
+  if (value === null) return null;
+  if (typeof value !== 'string') return undefined;
+  return value.trim() === '' ? null : value.trim();
+}
+
 function shopifyAddress(value: unknown): Json | null | undefined {
   if (value === null) return null;
   if (!isObject(value)) return undefined;
@@ -221,11 +228,15 @@ function customerRecords(body: Json, topic: string, envelope: Envelope): SourceR
       data: {
         email: text(body.email),
         name: personName(body.first_name, body.last_name),
+        givenName: namePart(body.first_name),
+        familyName: namePart(body.last_name),
         phone: text(body.phone),
         address: shopifyAddress(body.default_address),
         refs,
         updatedAt: new Date(version).toISOString(),
       },
+      // Shopify knows first and last name: its customers are canonical v2.
+      schemaVersion: 2,
     },
   ];
 }

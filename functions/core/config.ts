@@ -1,5 +1,6 @@
 import { search } from '@aws-lambda-powertools/jmespath';
 import * as z from 'zod';
+import { isSchemaVersion, schemaVersions } from '../model/versions.js';
 import { ConfigError } from './errors.js';
 import { redactValue } from './redact.js';
 
@@ -22,7 +23,7 @@ export const DESTINATION_CONNECTORS = ['http', 'hubspot'] as const;
 export const ENTITIES = ['customer', 'order', 'invoice'] as const;
 /** Fields of each canonical entity that can have an owner (refs and updatedAt belong to the hub). */
 export const CANONICAL_FIELDS: Record<(typeof ENTITIES)[number], readonly string[]> = {
-  customer: ['email', 'name', 'phone', 'address'],
+  customer: ['email', 'name', 'givenName', 'familyName', 'phone', 'address'],
   order: ['customerId', 'customerEmail', 'number', 'currency', 'totalMinor', 'lines', 'status', 'placedAt'],
   invoice: [
     'customerId',
@@ -34,6 +35,16 @@ export const CANONICAL_FIELDS: Record<(typeof ENTITIES)[number], readonly string
     'issuedAt',
     'dueAt',
   ],
+};
+
+/**
+ * Fields whose owner, when the config names none for them, is their parent's: the parts of a name
+ * belong with the name, so owning `name` keeps another system from changing only its split.
+ */
+export const OWNED_WITH: Record<(typeof ENTITIES)[number], Readonly<Record<string, string>>> = {
+  customer: { givenName: 'name', familyName: 'name' },
+  order: {},
+  invoice: {},
 };
 
 /**
@@ -90,6 +101,8 @@ export interface MappedRecord {
   readonly version: number;
   readonly deleted?: boolean;
   readonly fields: Readonly<Record<string, unknown>>;
+  /** The entity's schema version `fields` are in (default 1). */
+  readonly schemaVersion?: number;
 }
 /** The escape hatch: a TypeScript function from one event to its records. */
 export type MapFunction = (
@@ -110,6 +123,8 @@ const declarativeMap = z.strictObject({
   version: jmesPath,
   deleted: jmesPath.optional(),
   fields: z.record(z.string(), jmesPath),
+  /** The entity's schema version the fields are in (docs/contracts); default 1. */
+  schemaVersion: z.number().int().optional(),
 });
 export type DeclarativeMap = z.output<typeof declarativeMap>;
 
@@ -247,6 +262,12 @@ const destinationSchema = z.strictObject({
       maxOpenSeconds: z.number().int().min(1).max(43_200).default(600),
     })
     .prefault({}),
+  /**
+   * The schema version of each entity this destination consumes (docs/contracts), e.g.
+   * `{ customer: 2 }`; route converts every record to it. Default 1 for every entity, so configs
+   * written before versioned contracts keep receiving what they did.
+   */
+  consumes: z.partialRecord(z.enum(ENTITIES), z.number().int()).default({}),
 });
 
 /** A pilot entry: a canonical id, or `system:externalId` (matched against the record's refs). */
@@ -571,6 +592,23 @@ export function loadConfig(input: unknown): SwitchyardConfig {
   }
   if (config.encryption.customerManagedKey && config.encryption.kmsKeyArn) {
     problems.push('encryption: choose customerManagedKey or kmsKeyArn, not both');
+  }
+  for (const [name, destination] of Object.entries(config.destinations)) {
+    for (const [entity, version] of Object.entries(destination.consumes)) {
+      if (!isSchemaVersion(entity as Entity, version)) {
+        problems.push(
+          `destinations.${name}.consumes.${entity}: ${entity} has no schema version ${show(version)} (versions: ${schemaVersions(entity as Entity).join(', ')})`,
+        );
+      }
+    }
+  }
+  for (const [name, source] of Object.entries(config.sources)) {
+    const map = 'map' in source ? source.map : undefined;
+    if (map && typeof map !== 'function' && !isSchemaVersion(map.entity, map.schemaVersion ?? 1)) {
+      problems.push(
+        `sources.${name}.map.schemaVersion: ${map.entity} has no schema version ${show(map.schemaVersion)} (versions: ${schemaVersions(map.entity).join(', ')})`,
+      );
+    }
   }
   for (const [name, destination] of Object.entries(config.destinations)) {
     if (destination.retry.maxDelaySeconds < destination.retry.baseDelaySeconds) {

@@ -52,6 +52,20 @@ async function bearerToken(deps: DeliverDeps): Promise<string | undefined> {
 }
 
 /**
+ * The content the destination holds once this message is applied. The schema version counts from v2
+ * on, so a destination that moves to a newer version is sent each record once more in it, while the
+ * hashes (and Idempotency-Keys) of v1 messages stay what they were before versioned contracts.
+ */
+function messageHash(message: DeliveryMessage): string {
+  const schemaVersion = message.schemaVersion ?? 1;
+  return contentHash({
+    deleted: message.deleted,
+    data: message.data,
+    ...(schemaVersion > 1 ? { schemaVersion } : {}),
+  });
+}
+
+/**
  * Deliver: one destination call per message, exactly once in effect (G4) and never older than
  * what the destination already holds (G5). Throws TransientError (retry) or FatalError (quarantine).
  */
@@ -59,7 +73,7 @@ export async function deliverMessage(message: DeliveryMessage, deps: DeliverDeps
   const { destinationName: destination } = deps;
   const flow = deps.flows?.find((f) => f.name === message.flow);
   if (flow && !deliversLive(flow, message)) return shadowMessage(message, deps);
-  const hash = contentHash({ deleted: message.deleted, data: message.data });
+  const hash = messageHash(message);
   const mapping = await deps.state.getMapping(destination, message.entity, message.id);
   const revision = Math.max(mapping?.revision ?? 0, message.revision ?? 0) || undefined;
   const reason = skipReason(message, hash, mapping);
@@ -123,7 +137,7 @@ export async function deliverMessage(message: DeliveryMessage, deps: DeliverDeps
  */
 async function shadowMessage(message: DeliveryMessage, deps: DeliverDeps): Promise<DeliverOutcome> {
   const { destinationName: destination } = deps;
-  const hash = contentHash({ deleted: message.deleted, data: message.data });
+  const hash = messageHash(message);
   const mapping = await deps.state.getMapping(destination, message.entity, message.id);
   const shadow = await deps.state.getShadow(message.flow, destination, message.entity, message.id);
   const held: Held | undefined = shadow ?? mapping;

@@ -25,6 +25,8 @@ export interface SourceRecord {
   readonly deleted: boolean;
   /** Canonical fields (not yet validated). */
   readonly data: Readonly<Record<string, unknown>>;
+  /** The entity's schema version `data` is in; absent means 1 (what every connector produced before v2). */
+  readonly schemaVersion?: number;
 }
 
 /** What route puts on a destination's FIFO queue; deliver turns it into one destination call. */
@@ -39,7 +41,10 @@ export interface DeliveryMessage {
   readonly sourceId: string;
   readonly version: number;
   readonly deleted: boolean;
+  /** The record at the schema version the destination consumes (route converts it). */
   readonly data: Readonly<Record<string, unknown>>;
+  /** The schema version of `data`; absent (messages queued before versioned contracts) means 1. */
+  readonly schemaVersion?: number;
   readonly eventId: string;
   readonly receivedAt: number;
   /**

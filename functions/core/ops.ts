@@ -1,4 +1,5 @@
 import { CANONICAL_FIELDS, type Entity, type SwitchyardConfig } from './config.js';
+import { forDestination } from './destination-version.js';
 import type { DeliveryMessage, Envelope } from './messages.js';
 import type {
   AuditEntry,
@@ -79,8 +80,17 @@ export async function replayQuarantined(
       },
     ]);
   } else if (item.stage === 'deliver' && isDeliveryMessage(payload)) {
-    // A new routedFrom: SQS must not take the replay for the original within its dedup window.
-    await deps.deliveryQueues.send([{ ...payload, routedFrom: `replay:${key}:${deps.clock.now()}` }]);
+    // A new routedFrom: SQS must not take the replay for the original within its dedup window. The
+    // record goes out in the version the destination consumes now: moving a destination back to v1
+    // after it refused v2, then replaying, sends v1.
+    const converted = forDestination(deps.config, payload.destination, {
+      entity: payload.entity,
+      data: payload.data,
+      schemaVersion: payload.schemaVersion ?? 1,
+    });
+    await deps.deliveryQueues.send([
+      { ...payload, ...converted, routedFrom: `replay:${key}:${deps.clock.now()}` },
+    ]);
     const lane = { flow: payload.flow, destination: payload.destination };
     deps.telemetry.count('routed', lane);
     deps.telemetry.count('replayed', lane);
@@ -109,11 +119,12 @@ export async function replayQuarantined(
 }
 
 /**
- * A canonical record as one flow destination's delivery message: the whole merged record, with the
- * version of one of the flow's sources (deliver's guards compare like with like). Undefined when no
- * source of the record has a version.
+ * A canonical record as one flow destination's delivery message: the whole merged record, in the
+ * schema version the destination consumes, with the version of one of the flow's sources (deliver's
+ * guards compare like with like). Undefined when no source of the record has a version.
  */
 export function messageFromCanonical(
+  config: SwitchyardConfig,
   item: CanonicalItem,
   flow: Pick<SwitchyardConfig['flows'][number], 'name' | 'entity' | 'from'>,
   destination: string,
@@ -131,7 +142,8 @@ export function messageFromCanonical(
     sourceId: item.refs[source] ?? item.id,
     version: item.versions[source] ?? 0,
     deleted: false,
-    data: item.data,
+    // In the schema version this destination consumes.
+    ...forDestination(config, destination, item),
     eventId: origin.eventId,
     receivedAt: origin.now,
     routedFrom: origin.routedFrom,
@@ -193,7 +205,7 @@ export async function backfillPage(
   for (const item of page.items) {
     if (item.deleted) continue;
     for (const destination of flow.to) {
-      const message = messageFromCanonical(item, flow, destination, {
+      const message = messageFromCanonical(deps.config, item, flow, destination, {
         eventId: `backfill-${flow.name}-${item.id}`,
         routedFrom: `backfill:${now}`,
         now,
@@ -348,7 +360,7 @@ export async function replayFromCanonical(
     const item = flow ? await deps.canonical.getCanonical(candidate.entity, candidate.id) : undefined;
     const message =
       flow && item && !item.deleted
-        ? messageFromCanonical(item, flow, candidate.destination, {
+        ? messageFromCanonical(deps.config, item, flow, candidate.destination, {
             eventId: candidate.eventId,
             // New each run: SQS must not take a replay for the original within its dedup window.
             routedFrom: `replay-canonical:${now}`,

@@ -31,6 +31,8 @@ export interface CanonicalItem {
   readonly entity: Entity;
   readonly id: string;
   readonly data: Readonly<Record<string, unknown>>;
+  /** The schema version of `data`; absent (written before versioned contracts) means 1. */
+  readonly schemaVersion?: number;
   readonly deleted: boolean;
   /** Newest version applied, per source system. */
   readonly versions: Readonly<Record<string, number>>;

@@ -1,5 +1,6 @@
 import { recordsFor } from '../connectors/registry.js';
 import type { Entity, FlowConfig, SourceConfig, SwitchyardConfig } from './config.js';
+import { forDestination } from './destination-version.js';
 import { FatalError } from './errors.js';
 import { contentHash } from './hashing.js';
 import type { DeliveryMessage, Envelope } from './messages.js';
@@ -487,7 +488,8 @@ async function repair(
       sourceId: missing.sourceId,
       version: item.versions[missing.source] ?? 0,
       deleted: false,
-      data: item.data,
+      // In the schema version this destination consumes.
+      ...forDestination(deps.config, missing.destination, item),
       eventId: `reconcile-${flow.name}-${item.id}-${item.revision}`,
       receivedAt: now,
       // New per run, like a backfill's: a message SQS deduplicated would be counted routed and never

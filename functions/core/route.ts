@@ -1,6 +1,7 @@
 import { recordsFor } from '../connectors/registry.js';
-import { CONTRACTS } from '../model/contracts.js';
-import type { Entity, SwitchyardConfig } from './config.js';
+import { CONTRACTS, convert, isSchemaVersion, mergeData, validateAs } from '../model/contracts.js';
+import { type Entity, OWNED_WITH, type SwitchyardConfig } from './config.js';
+import { consumedVersion, forDestination } from './destination-version.js';
 import { FatalError, type QuarantineReason } from './errors.js';
 import { stableStringify } from './hashing.js';
 import type { DeliveryMessage, Envelope, SourceRecord } from './messages.js';
@@ -66,7 +67,21 @@ function validate(
   disabledRules: readonly string[] = [],
 ): { ok: true; data: Record<string, unknown> } | { ok: false; reasons: readonly QuarantineReason[] } {
   if (record.deleted) return { ok: true, data: { ...record.data } };
-  const result = CONTRACTS[record.entity].validate(record.data);
+  const version = record.schemaVersion ?? 1;
+  if (!isSchemaVersion(record.entity, version)) {
+    return {
+      ok: false,
+      reasons: [
+        {
+          rule: `${record.entity}.schemaVersion.format`,
+          field: 'schemaVersion',
+          message: `is not a ${record.entity} schema version (newest: ${CONTRACTS[record.entity].version})`,
+          value: JSON.stringify(version),
+        },
+      ],
+    };
+  }
+  const result = validateAs(record.entity, version, record.data);
   if (result.ok || disabledRules.length === 0) return result;
   // Only disabled rules failed: the record passes, its failing values kept as the source sent them.
   if (result.reasons.every((reason) => disabledRules.includes(reason.rule))) {
@@ -92,7 +107,9 @@ async function validateUpdate(
   const known = await deps.state.getXref(source, record.entity, record.sourceId);
   const current = known ? await deps.state.getCanonical(record.entity, known) : undefined;
   if (!current || current.deleted) return alone;
-  const merged = validate({ ...record, data: { ...current.data, ...record.data } }, disabled);
+  // What the hub holds, in the version this update speaks, so the two merge field by field.
+  const held = convert(record.entity, current.data, current.schemaVersion ?? 1, record.schemaVersion ?? 1);
+  const merged = validate({ ...record, data: { ...held, ...record.data } }, disabled);
   if (!merged.ok) return merged;
   // Keep only what this update said (normalized), so the merge below stays a merge.
   const said = new Set([...Object.keys(record.data), 'refs', 'flags']);
@@ -112,8 +129,10 @@ function ownedFields(
 ): Record<string, unknown> {
   const owners = config.ownership[entity] ?? {};
   const kept: Record<string, unknown> = {};
+  const with_ = OWNED_WITH[entity];
   for (const [field, value] of Object.entries(data)) {
-    const owner = owners[field];
+    const parent = Object.hasOwn(with_, field) ? with_[field] : undefined;
+    const owner = owners[field] ?? (parent === undefined ? undefined : owners[parent]);
     if (owner !== undefined && owner !== source) {
       telemetry.count('fieldSkipped', { source, reason: 'not_owned' });
       continue;
@@ -136,16 +155,20 @@ async function mergeCanonical(
   data: Record<string, unknown>,
   deps: RouteDeps,
 ): Promise<CanonicalItem | 'stale'> {
+  const latest = CONTRACTS[record.entity].version;
   for (let attempt = 1; attempt <= MAX_MERGE_ATTEMPTS; attempt++) {
     const current = await deps.state.getCanonical(record.entity, canonicalId);
     const applied = current?.versions[source];
     if (applied !== undefined && record.version < applied) return 'stale';
+    // The store holds the newest schema version; an item written before it is upgraded as it is read.
+    const held = current ? convert(record.entity, current.data, current.schemaVersion ?? 1, latest) : {};
     const merged: CanonicalItem = {
       entity: record.entity,
       id: canonicalId,
       data: record.deleted
         ? { refs: { ...current?.refs, [source]: record.sourceId } }
-        : { ...current?.data, ...data, refs: { ...current?.refs, [source]: record.sourceId } },
+        : { ...mergeData(record.entity, held, data), refs: { ...current?.refs, [source]: record.sourceId } },
+      schemaVersion: latest,
       deleted: record.deleted,
       versions: { ...current?.versions, [source]: record.version },
       refs: { ...current?.refs, [source]: record.sourceId },
@@ -173,6 +196,8 @@ async function mergeCanonical(
     `Canonical ${record.entity} ${canonicalId} kept changing under ${MAX_MERGE_ATTEMPTS} merge attempts`,
   );
 }
+
+export { consumedVersion, forDestination };
 
 /** The key that says two systems' records are one entity: a customer's email, an order's number per source. */
 export function naturalKey(
@@ -280,8 +305,14 @@ export async function routeEnvelope(
         outcomes.push({ lane, record: ref, kind: 'quarantined', reasons: checked.reasons });
       continue;
     }
-    const canonicalId = await resolveCanonicalId(record, envelope.source, checked.data, deps);
-    const data = ownedFields(deps.config, record.entity, envelope.source, checked.data, deps.telemetry);
+    const upgraded = convert(
+      record.entity,
+      checked.data,
+      record.schemaVersion ?? 1,
+      CONTRACTS[record.entity].version,
+    );
+    const canonicalId = await resolveCanonicalId(record, envelope.source, upgraded, deps);
+    const data = ownedFields(deps.config, record.entity, envelope.source, upgraded, deps.telemetry);
     const merged = await mergeCanonical(record, envelope.source, canonicalId, data, deps);
     const ref = {
       entity: record.entity,
@@ -310,7 +341,7 @@ export async function routeEnvelope(
         sourceId: record.sourceId,
         version: record.version,
         deleted: record.deleted,
-        data: merged.data,
+        ...forDestination(deps.config, lane.destination, merged),
         eventId: envelope.eventId,
         receivedAt: envelope.receivedAt,
         routedFrom,

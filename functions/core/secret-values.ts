@@ -21,3 +21,12 @@ export async function readToken(secrets: SecretStore, name: string): Promise<str
     throw new Error(`Secret ${name} must be a string or an object with a "token" string`);
   return token;
 }
+
+/**
+ * The secrets of one stage: every name the config gives is read as `<prefix><name>`, so the config
+ * stays the same across stages while each reads (and is granted) only its own secrets.
+ */
+export function prefixedSecrets(secrets: SecretStore, prefix: string): SecretStore {
+  if (prefix === '') return secrets;
+  return { get: (name) => secrets.get(`${prefix}${name}`) };
+}

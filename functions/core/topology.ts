@@ -111,7 +111,21 @@ export function deliveryQueueKey(destination: string): string {
   return `deliver-${destination}`;
 }
 
-export function deriveTopology(config: SwitchyardConfig): Topology {
+/** What the deploy adds to the config: the stage's secrets prefix (lib/stages.ts). */
+export interface TopologyOptions {
+  /**
+   * Put before every secret name the functions read, and granted under that full name, so each
+   * stage reads its own secrets (`prod/acme/stripe-webhook`).
+   *
+   * @default - none: the names are the config's (the unstaged hub, the local runtime)
+   */
+  readonly secretsPrefix?: string;
+}
+
+/** The environment variable carrying the secrets prefix to the functions (absent: no prefix). */
+export const SECRETS_PREFIX_ENV = 'SWITCHYARD_SECRETS_PREFIX';
+
+export function deriveTopology(config: SwitchyardConfig, options: TopologyOptions = {}): Topology {
   const name = config.name;
   const common: Record<string, EnvRef> = {
     POWERTOOLS_SERVICE_NAME: { kind: 'literal', value: name },
@@ -296,6 +310,17 @@ export function deriveTopology(config: SwitchyardConfig): Topology {
       sendsTo: repairing.length > 0 ? ['inbound', ...repairLanes.map(deliveryQueueKey)] : [],
       // Reads xrefs, canonical records and mappings; writes the report document.
       table: 'read-write',
+    });
+  }
+
+  const prefix = options.secretsPrefix ?? '';
+  if (prefix !== '') {
+    functions.forEach((fn, i) => {
+      functions[i] = {
+        ...fn,
+        secrets: fn.secrets.map((secret) => `${prefix}${secret}`),
+        env: { ...fn.env, [SECRETS_PREFIX_ENV]: { kind: 'literal', value: prefix } },
+      };
     });
   }
 

@@ -2,8 +2,8 @@ import * as z from 'zod';
 import { normalizeCountry, normalizeEmail, normalizePhone, normalizeTimestamp } from './normalize.js';
 import { type ValidationResult, validateWith } from './reasons.js';
 
-/** The canonical schema version this module defines; records and contracts carry it. */
-export const CUSTOMER_SCHEMA_VERSION = 1;
+/** The newest canonical customer schema version; the canonical store holds customers in it. */
+export const CUSTOMER_SCHEMA_VERSION = 2;
 
 /**
  * Canonical customer v1. `null` means the source cleared a field; an absent field means the source
@@ -39,6 +39,22 @@ export const customerV1 = z
   .meta({ title: 'Customer', description: 'Canonical customer, schema version 1' });
 
 export type CustomerV1 = z.output<typeof customerV1>;
+
+/**
+ * Canonical customer v2: v1 plus the name split into `givenName` and `familyName`, with `name` kept as
+ * the display name. CRMs file contacts by first and last name (HubSpot, Salesforce), and guessing the
+ * split from one string is wrong for many names ("Ludwig van Beethoven", family-name-first orders),
+ * so v2 carries it from the systems that know it (Shopify has first_name and last_name). A separate
+ * version because v1's contract forbids other properties: a strict v1 consumer would reject them.
+ */
+export const customerV2 = customerV1
+  .extend({
+    givenName: optionalText,
+    familyName: optionalText,
+  })
+  .meta({ title: 'Customer', description: 'Canonical customer, schema version 2' });
+
+export type CustomerV2 = z.output<typeof customerV2>;
 
 export type { ValidationResult } from './reasons.js';
 
@@ -85,3 +101,9 @@ export function normalizeCustomer(data: Readonly<Record<string, unknown>>): Reco
 export function validateCustomer(data: Readonly<Record<string, unknown>>): ValidationResult {
   return validateWith('customer', customerV1, normalizeCustomer, data);
 }
+
+export function validateCustomerV2(data: Readonly<Record<string, unknown>>): ValidationResult {
+  return validateWith('customer', customerV2, normalizeCustomer, data);
+}
+
+export { downgradeCustomerV2, mergeCustomer, upgradeCustomerV1 } from './customer-conversions.js';

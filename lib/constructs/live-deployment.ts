@@ -1,5 +1,11 @@
 import { Duration, Stack } from 'aws-cdk-lib';
-import type { IAlarm } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  ComparisonOperator,
+  type IAlarm,
+  MathExpression,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import {
   type ILambdaApplication,
   type ILambdaDeploymentConfig,
@@ -74,6 +80,16 @@ export interface LiveDeploymentProps {
    * and the latency alarms of the lanes it serves. At most {@link MAX_ROLLBACK_ALARMS}.
    */
   readonly alarms: readonly IAlarm[];
+  /**
+   * For a canary or linear strategy: the `live` alias's error rate, in percent over one minute, above
+   * which the shift rolls back (an alarm only this group watches). The hub's error-rate alarm judges
+   * 2 of 3 five-minute periods, too slow to stop a 5-minute canary; this one sees the first minute.
+   * The alias's metrics count only what the triggers invoke, old and new version together, so at a
+   * 10% canary a new version failing every call shows as 10%.
+   *
+   * @default - no fast rollback alarm
+   */
+  readonly fastRollback?: { readonly alarmName: string; readonly errorRatePercent: number };
 }
 
 /**
@@ -85,10 +101,10 @@ export interface LiveDeploymentProps {
  * `CodeDeployLambdaAliasUpdate` update policy) and waits for it: a rolled-back deployment fails the
  * stack update, which CloudFormation then rolls back too.
  *
- * The hub's alarms judge 5-minute periods and fire on 2 of the last 3, so during a 5-minute canary
- * they stop the shift only when the failure was already showing (CodeDeploy polls them from the
- * start of a deployment, so a deploy while one is in ALARM is rolled back too); a longer canary
- * (`stages.prod.deployment.minutes`) gives them time to see what the new version does.
+ * The hub's alarms judge 5-minute periods and fire on 2 of the last 3, too slow for a 5-minute
+ * canary; so a canary or linear group also watches a 1-minute error-rate alarm on the alias
+ * (`fastRollback`), which sees a failing new version within the first minute or two of the shift.
+ * Latency has no such fast alarm: a p99 over one minute of a 10% canary is too few samples to judge.
  *
  * CodeDeploy's role may read and update this alias and describe these alarms, nothing else: not
  * the AWS-managed AWSCodeDeployRoleForLambdaLimited (CDK attaches it by default), whose
@@ -102,15 +118,39 @@ export class LiveDeployment extends Construct {
   readonly role: Role;
   /** What the group watches. */
   readonly alarms: readonly IAlarm[];
+  /** The 1-minute alias error-rate alarm (canary and linear strategies only). */
+  readonly fastRollbackAlarm: Alarm | undefined;
 
   constructor(scope: Construct, id: string, props: LiveDeploymentProps) {
     super(scope, id);
-    if (props.alarms.length > MAX_ROLLBACK_ALARMS) {
+    const fast =
+      props.fastRollback && props.strategy.type !== 'all-at-once'
+        ? new Alarm(this, 'FastRollback', {
+            alarmName: props.fastRollback.alarmName,
+            alarmDescription: `Rolls back a ${props.key} deployment: more than ${props.fastRollback.errorRatePercent}% of the invocations of its live alias failed in the last minute while CodeDeploy shifted traffic. Watched by CodeDeploy only, not sent to the alarm topic (the function's error-rate alarm is). Runbook: "Function error rate".`,
+            metric: new MathExpression({
+              expression: '100 * FILL(errors, 0) / invocations',
+              usingMetrics: {
+                errors: props.alias.metricErrors({ period: Duration.minutes(1), statistic: 'Sum' }),
+                invocations: props.alias.metricInvocations({ period: Duration.minutes(1), statistic: 'Sum' }),
+              },
+              label: `${props.key} live alias error rate (%)`,
+              period: Duration.minutes(1),
+            }),
+            threshold: props.fastRollback.errorRatePercent,
+            comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluationPeriods: 1,
+            datapointsToAlarm: 1,
+            treatMissingData: TreatMissingData.NOT_BREACHING,
+          })
+        : undefined;
+    this.fastRollbackAlarm = fast;
+    this.alarms = fast ? [fast, ...props.alarms] : props.alarms;
+    if (this.alarms.length > MAX_ROLLBACK_ALARMS) {
       throw new Error(
-        `Function ${props.key}: ${props.alarms.length} rollback alarms, more than the ${MAX_ROLLBACK_ALARMS} a CodeDeploy deployment group may watch`,
+        `Function ${props.key}: ${this.alarms.length} rollback alarms, more than the ${MAX_ROLLBACK_ALARMS} a CodeDeploy deployment group may watch`,
       );
     }
-    this.alarms = props.alarms;
     const aliasActions = ['lambda:GetAlias', 'lambda:UpdateAlias', 'lambda:GetProvisionedConcurrencyConfig'];
     const statements = [
       // Lambda authorizes alias actions on the function's ARN or the alias's: both, this function only.
@@ -119,11 +159,11 @@ export class LiveDeployment extends Construct {
         resources: [props.fn.functionArn, props.alias.functionArn],
       }),
     ];
-    if (props.alarms.length > 0) {
+    if (this.alarms.length > 0) {
       statements.push(
         new PolicyStatement({
           actions: ['cloudwatch:DescribeAlarms'],
-          resources: props.alarms.map((alarm) => alarm.alarmArn),
+          resources: this.alarms.map((alarm) => alarm.alarmArn),
         }),
       );
     }
@@ -138,13 +178,13 @@ export class LiveDeployment extends Construct {
       deploymentGroupName: props.key,
       alias: props.alias,
       deploymentConfig: deploymentConfigFor(this, props.strategy),
-      alarms: [...props.alarms],
+      alarms: [...this.alarms],
       // An immutable view: the group cannot attach AWSCodeDeployRoleForLambdaLimited to it.
       role: this.role.withoutPolicyUpdates(),
       autoRollback: {
         failedDeployment: true,
         stoppedDeployment: true,
-        deploymentInAlarm: props.alarms.length > 0,
+        deploymentInAlarm: this.alarms.length > 0,
       },
     });
   }

@@ -54,9 +54,17 @@ describe('pipeline on the local runtime (dynalite, fauxqs, real handlers, real H
     expect(call?.headers['content-type']).toBe('application/json');
     expect(call?.headers.authorization).toBe(`Bearer ${CRM_TOKEN}`);
     expect(call?.headers['idempotency-key']).toMatch(/^sy-[0-9a-f]{40}$/);
-    expect(Object.keys(call?.body ?? {}).sort()).toEqual(['data', 'entity', 'id', 'source', 'version']);
+    expect(Object.keys(call?.body ?? {}).sort()).toEqual([
+      'data',
+      'entity',
+      'id',
+      'schemaVersion',
+      'source',
+      'version',
+    ]);
     expect(call?.body).toMatchObject({
       entity: 'customer',
+      schemaVersion: 1,
       source: 'stripe',
       version: String(JSON.parse(payload).created),
     });

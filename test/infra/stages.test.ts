@@ -152,6 +152,36 @@ function physicalNames(app: Synthesized): string[] {
   return names;
 }
 
+function functionResource(app: Synthesized, key: string): Resource {
+  const resource = app.resources[logicalId(fnOf(app, key))];
+  if (!resource) throw new Error(`no function resource for ${key}`);
+  return resource;
+}
+
+/**
+ * The secret names the stack's IAM policies grant (`secretsmanager:GetSecretValue` on
+ * `...:secret:<name>-??????`), all of them or those of one function's role.
+ */
+function secretsGranted(app: Synthesized, key?: string): string[] {
+  const role = key === undefined ? undefined : (functionResource(app, key).Properties?.Role as Json);
+  const roleRef = role && 'Fn::GetAtt' in role ? (role['Fn::GetAtt'] as string[])[0] : undefined;
+  const names = new Set<string>();
+  for (const [, policy] of ofType(app, 'AWS::IAM::Policy')) {
+    const roles = (policy.Properties?.Roles ?? []) as { Ref?: string }[];
+    if (roleRef !== undefined && !roles.some((r) => r.Ref === roleRef)) continue;
+    const statements =
+      (policy.Properties?.PolicyDocument as { Statement: Json[] } | undefined)?.Statement ?? [];
+    for (const statement of statements) {
+      const actions = ([] as unknown[]).concat(statement.Action);
+      if (!actions.includes('secretsmanager:GetSecretValue')) continue;
+      for (const match of JSON.stringify(statement.Resource).matchAll(/:secret:([^"]+?)-\?{6}/g)) {
+        if (match[1]) names.add(match[1]);
+      }
+    }
+  }
+  return [...names];
+}
+
 describe('resolveStage', () => {
   it('has dev (all at once, 7-day logs) and prod (canary 10% for 5 minutes, the config retention)', () => {
     expect(DEFAULT_STAGES.dev).toEqual({ deployment: { type: 'all-at-once' }, logRetentionDays: 7 });
@@ -174,6 +204,7 @@ describe('resolveStage', () => {
     expect(resolveStage('stg', 'prod', stages).settings).toEqual({
       deployment: { type: 'canary', percent: 10, minutes: 5 },
       alarms: { errorRatePercent: 1 },
+      secretsPrefix: 'prod/',
     });
     expect(resolveStage('stg', 'qa', stages)).toMatchObject({
       hubName: 'stg-qa',
@@ -209,6 +240,22 @@ describe('resolveStage', () => {
     ]) {
       expect(fails('prod', bad)).toThrow(message);
     }
+    for (const message of [
+      /stages\.dev\.secretsPrefix: must be characters of a Secrets Manager name .*\(got "dev stage\/"\)/,
+    ]) {
+      expect(fails('dev', { dev: { secretsPrefix: 'dev stage/' } })).toThrow(message);
+    }
+  });
+
+  it('gives each named stage the secrets prefix <stage>/ unless it sets one; none without a stage', () => {
+    expect(resolveStage('stg', 'dev').settings.secretsPrefix).toBe('dev/');
+    expect(resolveStage('stg', 'prod').settings.secretsPrefix).toBe('prod/');
+    expect(resolveStage('stg', 'prod', { prod: { secretsPrefix: '' } }).settings.secretsPrefix).toBe('');
+    expect(
+      resolveStage('stg', 'qa', { qa: { deployment: { type: 'all-at-once' }, secretsPrefix: 'team-a/qa/' } })
+        .settings.secretsPrefix,
+    ).toBe('team-a/qa/');
+    expect(resolveStage('stg', undefined).settings.secretsPrefix).toBeUndefined();
   });
 });
 
@@ -221,6 +268,34 @@ describe('stages of one hub', () => {
     dev = synthesize(hub, { stage: 'dev' });
     // As `cdk synth --context stage=prod` passes it.
     prod = synthesize(hub, { context: { stage: 'prod' } });
+  });
+
+  it("grants each stage's functions only that stage's prefixed secrets, and tells them the prefix", () => {
+    const config = ['stg/stripe-webhook', 'stg/shopify-webhook', 'stg/erp-api', 'stg/crm-token'];
+    for (const [app, prefix] of [
+      [unstaged, ''],
+      [dev, 'dev/'],
+      [prod, 'prod/'],
+    ] as const) {
+      expect(secretsGranted(app).sort(), prefix || 'unstaged').toEqual(
+        config.map((n) => `${prefix}${n}`).sort(),
+      );
+      // Per function: exactly the secrets it reads, under the prefix.
+      expect(secretsGranted(app, 'ingest').sort()).toEqual([
+        `${prefix}stg/shopify-webhook`,
+        `${prefix}stg/stripe-webhook`,
+      ]);
+      expect(secretsGranted(app, 'deliver-crm')).toEqual([`${prefix}stg/crm-token`]);
+      expect(secretsGranted(app, 'deliver-ledger')).toEqual([]);
+      expect(secretsGranted(app, 'poll')).toEqual([`${prefix}stg/erp-api`]);
+      for (const key of FUNCTIONS) {
+        const variables = functionResource(app, key).Properties?.Environment as { Variables: Json };
+        if (prefix === '') expect(variables.Variables).not.toHaveProperty('SWITCHYARD_SECRETS_PREFIX');
+        else expect(variables.Variables.SWITCHYARD_SECRETS_PREFIX, key).toBe(prefix);
+      }
+    }
+    const devNames = new Set(secretsGranted(dev));
+    expect(secretsGranted(prod).filter((name) => devNames.has(name))).toEqual([]);
   });
 
   it('keeps the unstaged hub as it was: stack and resources named after the config', () => {
@@ -344,6 +419,8 @@ describe('stages of one hub', () => {
           [
             `${prefix}-${key}-error-rate`,
             ...(ROLLBACK_LANES[key] ?? []).map((lane) => `${prefix}-${lane}-latency-p99`),
+            // Only a canary (prod) has time to watch: its 1-minute alias alarm.
+            ...(app === prod ? [`${prefix}-${key}-live-error-rate-1m`] : []),
           ].sort(),
         );
         expect(props.AlarmConfiguration?.Enabled).toBe(true);
@@ -352,8 +429,47 @@ describe('stages of one hub', () => {
           Events: ['DEPLOYMENT_FAILURE', 'DEPLOYMENT_STOP_ON_REQUEST', 'DEPLOYMENT_STOP_ON_ALARM'],
         });
       }
-      // The alarms are the hub's own (they notify the topic too): rollback adds no alarm.
-      expect(ofType(app, 'AWS::CloudWatch::Alarm')).toHaveLength(app.built.stack.alarms.all.length);
+      // The alarms are the hub's own (they notify the topic too), plus in a canary stage one fast
+      // rollback alarm per function.
+      expect(ofType(app, 'AWS::CloudWatch::Alarm')).toHaveLength(
+        app.built.stack.alarms.all.length + (app === prod ? FUNCTIONS.length : 0),
+      );
+    }
+  });
+
+  it('rolls a 5-minute canary back within a minute: a 1-minute error-rate alarm on the live alias, CodeDeploy only', () => {
+    for (const key of FUNCTIONS) {
+      const deployment = prod.built.stack.deployments.get(key);
+      const alarm = deployment?.fastRollbackAlarm;
+      expect(alarm, key).toBeDefined();
+      const resource = prod.resources[logicalId(alarm as IConstruct)]?.Properties as Json;
+      expect(resource.AlarmName).toBe(`stg-prod-${key}-live-error-rate-1m`);
+      expect(resource).toMatchObject({
+        EvaluationPeriods: 1,
+        DatapointsToAlarm: 1,
+        Threshold: 5,
+        ComparisonOperator: 'GreaterThanThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+      // Not paged: the function's 5-minute error-rate alarm notifies the topic.
+      expect(resource.AlarmActions).toBeUndefined();
+      const metrics = resource.Metrics as { MetricStat?: { Period: number; Metric: Json } }[];
+      const stats = metrics.flatMap((m) => (m.MetricStat ? [m.MetricStat] : []));
+      expect(stats.map((stat) => (stat.Metric as { MetricName: string }).MetricName).sort()).toEqual([
+        'Errors',
+        'Invocations',
+      ]);
+      for (const stat of stats) {
+        expect(stat.Period).toBe(60);
+        // The alias's metrics: the `Resource` dimension is `<function>:live`.
+        expect(JSON.stringify(stat.Metric.Dimensions)).toContain('"Name":"Resource"');
+        expect(JSON.stringify(stat.Metric.Dimensions)).toContain(':live');
+      }
+      expect(groupOf(prod, key).alarmNames).toContain(`stg-prod-${key}-live-error-rate-1m`);
+    }
+    for (const app of [unstaged, dev]) {
+      for (const key of FUNCTIONS)
+        expect(app.built.stack.deployments.get(key)?.fastRollbackAlarm).toBeUndefined();
     }
   });
 

@@ -46,6 +46,7 @@ describe('loadConfig', () => {
       timeoutMs: 10_000,
       retry: { maxReceiveCount: 8, baseDelaySeconds: 2, maxDelaySeconds: 300 },
       circuitBreaker: { enabled: true, failureThreshold: 5, openSeconds: 30, maxOpenSeconds: 600 },
+      consumes: {},
     });
     expect(config.ownership).toEqual({});
     expect(config.alarms).toEqual({
@@ -130,7 +131,7 @@ describe('loadConfig', () => {
       }),
     );
     expect(error.issues).toEqual([
-      'ownership.customer.emial: not a customer field (fields: email, name, phone, address)',
+      'ownership.customer.emial: not a customer field (fields: email, name, givenName, familyName, phone, address)',
     ]);
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decimalToMinor, minorUnitExponent, shopifyConnector } from '../../functions/connectors/shopify.js';
 import { FatalError } from '../../functions/core/errors.js';
-import { validateCustomer } from '../../functions/model/customer.js';
+import { validateCustomerV2 } from '../../functions/model/customer.js';
 import { validateOrder } from '../../functions/model/order.js';
 import { envelope, shopifySignature, sourceSettings, webhookRequest } from '../support/signers.js';
 
@@ -167,6 +167,8 @@ describe('Shopify customers', () => {
       data: {
         email: 'Bob.Norman@Example.com',
         name: 'Bob Norman',
+        givenName: 'Bob',
+        familyName: 'Norman',
         phone: '+16136120707',
         address: {
           line1: 'Chestnut Street 92',
@@ -179,8 +181,9 @@ describe('Shopify customers', () => {
         refs: { shopify: '207119551' },
         updatedAt: '2024-05-01T11:59:00.000Z',
       },
+      schemaVersion: 2,
     });
-    expect(validateCustomer(record?.data ?? {})).toMatchObject({
+    expect(validateCustomerV2(record?.data ?? {})).toMatchObject({
       ok: true,
       data: { email: 'bob.norman@example.com' },
     });
@@ -195,15 +198,17 @@ describe('Shopify customers', () => {
   });
 
   it.each([
-    ['both names', 'Bob', 'Norman', 'Bob Norman'],
-    ['a first name only', 'Bob', null, 'Bob'],
-    ['a last name only', null, 'Norman', 'Norman'],
-    ['names with spaces around', ' Bob ', ' Norman ', 'Bob Norman'],
-    ['both null', null, null, null],
-    ['both empty', '', '', null],
-  ])('builds the name from %s', (_label, first, last, name) => {
+    ['both names', 'Bob', 'Norman', 'Bob Norman', 'Bob', 'Norman'],
+    ['a first name only', 'Bob', null, 'Bob', 'Bob', null],
+    ['a last name only', null, 'Norman', 'Norman', null, 'Norman'],
+    ['names with spaces around', ' Bob ', ' Norman ', 'Bob Norman', 'Bob', 'Norman'],
+    ['both null', null, null, null, null, null],
+    ['both empty', '', '', null, null, null],
+  ])('builds the name and its v2 split from %s', (_label, first, last, name, givenName, familyName) => {
     const [record] = records('customers/update', { ...customer, first_name: first, last_name: last });
     expect(record?.data.name).toBe(name);
+    expect(record?.data.givenName).toBe(givenName);
+    expect(record?.data.familyName).toBe(familyName);
   });
 
   it('says nothing about fields the payload does not carry, and clears the ones it sets to null', () => {

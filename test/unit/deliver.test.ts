@@ -122,9 +122,17 @@ describe('deliverMessage', () => {
         Authorization: `Bearer ${CRM_TOKEN}`,
       });
       const body = JSON.parse(call?.body ?? '') as Record<string, unknown>;
-      expect(Object.keys(body).sort()).toEqual(['data', 'entity', 'id', 'source', 'version']);
+      expect(Object.keys(body).sort()).toEqual([
+        'data',
+        'entity',
+        'id',
+        'schemaVersion',
+        'source',
+        'version',
+      ]);
       expect(body).toEqual({
         entity: 'customer',
+        schemaVersion: 1,
         id: 'cust-1',
         version: String(V1),
         source: 'stripe',
@@ -170,6 +178,7 @@ describe('deliverMessage', () => {
       expect(outcome.kind).toBe('delivered');
       expect(JSON.parse(calls[1]?.body ?? '')).toEqual({
         entity: 'customer',
+        schemaVersion: 1,
         id: 'cust-1',
         version: String(V1 + 1),
         source: 'stripe',

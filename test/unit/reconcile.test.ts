@@ -391,6 +391,20 @@ describe('reconcileFlow', () => {
     expect(entries[0]?.eventId).toBe(inbound.sent[0]?.eventId);
   });
 
+  it('repairs a destination in the schema version it consumes', async () => {
+    const { deps, deliveryQueues, state } = await setup();
+    const held = await state.getCanonical('customer', 'c-b');
+    if (!held) throw new Error('no canonical c-b');
+    await state.putCanonical({ ...held, data: { ...held.data, name: 'Lovelace, Ada' }, revision: 2 }, 1);
+    const crm = deps.config.destinations.crm;
+    if (!crm) throw new Error('no crm');
+    const config = { ...deps.config, destinations: { crm: { ...crm, consumes: { customer: 2 } } } };
+    await reconcileFlow('customers', window, { ...deps, config }, { repair: true });
+    expect(deliveryQueues.sent.map((m) => [m.schemaVersion, m.data])).toEqual([
+      [2, { email: 'b@example.com', name: 'Lovelace, Ada', givenName: 'Ada', familyName: 'Lovelace' }],
+    ]);
+  });
+
   it('refuses an unknown flow and an empty window by name and value', async () => {
     const { deps } = await setup();
     await expect(reconcileFlow('nope', window, deps)).rejects.toThrow(

@@ -97,6 +97,7 @@ describe('routeEnvelope', () => {
       version: V1,
       deleted: false,
       data,
+      schemaVersion: 1,
       eventId: 'evt_created',
       receivedAt: clock.now(),
       routedFrom: 'inbound-msg-1',
