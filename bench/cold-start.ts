@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { build, type Metafile } from 'esbuild';
-import { loadConfig } from '../functions/core/config.js';
+import type { SwitchyardConfig } from '../functions/core/config.js';
+import { loadConfig } from '../functions/core/config-schema.js';
 import { deriveTopology, type EnvRef, type FunctionSpec } from '../functions/core/topology.js';
 import { lambdaEsbuildOptions } from '../lib/constructs/bundling.js';
 import { startCrmDestination } from '../local/demo/crm-destination.js';
@@ -119,9 +120,13 @@ function contributors(metafile: Metafile): Record<string, number> {
 }
 
 /** esbuild as NodejsFunction runs it (hub-function.ts): ESM, minified, external source map, @aws-sdk/* external. */
-async function bundle(name: string, entry: string): Promise<BundleFigures & { file: string }> {
+async function bundle(
+  name: string,
+  entry: string,
+  config: SwitchyardConfig,
+): Promise<BundleFigures & { file: string }> {
   const outfile = join(OUT, name, 'index.mjs');
-  const result = await build(lambdaEsbuildOptions(join(ROOT, entry), outfile));
+  const result = await build(lambdaEsbuildOptions(join(ROOT, entry), outfile, config));
   if (!result.metafile) throw new Error(`esbuild wrote no metafile for ${entry}`);
   const sizes = Object.entries(result.metafile.outputs);
   return {
@@ -246,10 +251,10 @@ export async function benchColdStart(options: {
     // Not a target: hello world plus the SDK clients functions/runtime.ts builds for every function.
     'hello+hub-clients': 'bench/cold-start-sdk-floor.ts',
   };
-  const bundles: Record<string, BundleFigures & { file: string }> = {};
-  for (const [name, entry] of Object.entries(entries)) bundles[name] = await bundle(name, entry);
-
   const config = loadConfig(userConfig);
+  const bundles: Record<string, BundleFigures & { file: string }> = {};
+  for (const [name, entry] of Object.entries(entries)) bundles[name] = await bundle(name, entry, config);
+
   const topology = deriveTopology(config);
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-bench-cold-'));
   const emulators = await startEmulators({ dataDir: dir, inMemory: true, logger: silentLogger });

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { loadConfig } from '../functions/core/config.js';
+import { loadConfig } from '../functions/core/config-schema.js';
 import { demoCustomer, stripeCustomerEvent } from '../local/demo/stripe-sender.js';
 import { awsClientConfig } from '../local/emulators.js';
 import { FileSecretStore } from '../local/file-secrets.js';

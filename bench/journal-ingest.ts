@@ -8,7 +8,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../functions/core/config.js';
+import { loadConfig } from '../functions/core/config-schema.js';
 import { demoCustomer, stripeCustomerEvent } from '../local/demo/stripe-sender.js';
 import { FileSecretStore } from '../local/file-secrets.js';
 import { silentLogger } from '../local/log.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { loadConfig } from '../functions/core/config.js';
+import { loadConfig } from '../functions/core/config-schema.js';
 import { startCrmDestination } from '../local/demo/crm-destination.js';
 import { demoCustomer, stripeCustomerEvent, stripeEventId } from '../local/demo/stripe-sender.js';
 import { FileSecretStore } from '../local/file-secrets.js';

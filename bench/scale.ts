@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatchWriteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { loadConfig } from '../functions/core/config.js';
+import { loadConfig } from '../functions/core/config-schema.js';
 import { contentHash, sha256Hex } from '../functions/core/hashing.js';
 import { naturalKey } from '../functions/core/route.js';
 import { type CrmDestination, startCrmDestination } from '../local/demo/crm-destination.js';

@@ -4,7 +4,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { documentClient } from './aws/dynamo-state-store.js';
 import { SecretsManagerStore } from './aws/secrets.js';
 import { base } from './runtime.js';
-import { deliverHandlerFromEnv, secretsFromEnv } from './wiring.js';
+import { secretsFromEnv } from './wiring-base.js';
+import { deliverHandlerFromEnv } from './wiring-deliver.js';
 
 export const handler = deliverHandlerFromEnv(process.env, {
   ...base,

@@ -4,7 +4,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { documentClient } from './aws/dynamo-state-store.js';
 import { SecretsManagerStore } from './aws/secrets.js';
 import { base } from './runtime.js';
-import { reconcileHandlerFromEnv, secretsFromEnv } from './wiring.js';
+import { secretsFromEnv } from './wiring-base.js';
+import { reconcileHandlerFromEnv } from './wiring-reconcile.js';
 
 export const handler = reconcileHandlerFromEnv(process.env, {
   ...base,

@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { App, type Environment, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
-import { loadConfig, type SwitchyardConfig } from '../functions/core/config.js';
+import type { SwitchyardConfig } from '../functions/core/config.js';
+import { loadConfig } from '../functions/core/config-schema.js';
 import { deriveTopology, type Topology } from '../functions/core/topology.js';
 import { type ResolvedStage, resolveStage, type StagesInput } from './stages.js';
 import { type HubSettings, SwitchyardStack } from './switchyard-stack.js';
@@ -130,6 +131,7 @@ export function buildApp(input: unknown, props: BuildAppProps = {}): BuiltApp {
     topology,
     settings,
     projectRoot,
+    config,
     env: props.env,
     deployment: stage.settings.deployment,
     description: stage.name

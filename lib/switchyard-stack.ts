@@ -52,6 +52,9 @@ export interface SwitchyardStackProps extends StackProps {
   /** Absolute path of the project root: function entries are relative to it. */
   readonly projectRoot: string;
 
+  /** The validated config, bundled into every function (they run with it, without validating again). */
+  readonly config: SwitchyardConfig;
+
   /**
    * How CodeDeploy shifts each function's `live` alias to a new version (the stage's strategy).
    *
@@ -132,6 +135,7 @@ export class SwitchyardStack extends Stack {
         spec,
         projectRoot: props.projectRoot,
         resources: { table: this.table.table, queues },
+        config: props.config,
         logRetentionDays: functionLogRetention,
       });
       functions.set(spec.key, fn);

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { loadConfig, type SwitchyardConfig } from '../functions/core/config.js';
+import type { SwitchyardConfig } from '../functions/core/config.js';
+import { loadConfig } from '../functions/core/config-schema.js';
 import { ConfigError } from '../functions/core/errors.js';
 
 /** Imports a config module (TypeScript works under tsx) and validates it. */

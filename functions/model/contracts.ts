@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { Entity } from '../core/config.js';
 import {
   CUSTOMER_SCHEMA_VERSION,
@@ -20,7 +20,7 @@ type Data = Readonly<Record<string, unknown>>;
 
 /** One schema version of an entity. */
 export interface ContractVersion {
-  readonly schema: z.ZodType;
+  readonly schema: z.ZodMiniType;
   readonly validate: (data: Data) => ValidationResult;
   /** To the next version; absent on the newest. */
   readonly upgrade?: (data: Data) => Record<string, unknown>;

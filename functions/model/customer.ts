@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { normalizeCountry, normalizeEmail, normalizePhone, normalizeTimestamp } from './normalize.js';
 import { type ValidationResult, validateWith } from './reasons.js';
 
@@ -9,7 +9,9 @@ export const CUSTOMER_SCHEMA_VERSION = 2;
  * Canonical customer v1. `null` means the source cleared a field; an absent field means the source
  * said nothing about it (so a merge keeps what another system set).
  */
-const optionalText = z.string().trim().max(1000, 'is longer than 1000 characters').nullable().optional();
+const optionalText = z.optional(
+  z.nullable(z.string().check(z.trim(), z.maxLength(1000, 'is longer than 1000 characters'))),
+);
 
 export const addressV1 = z.object({
   line1: optionalText,
@@ -17,26 +19,28 @@ export const addressV1 = z.object({
   city: optionalText,
   region: optionalText,
   postalCode: optionalText,
-  country: z
-    .string()
-    .regex(/^[A-Z]{2}$/, 'must be a country (an ISO 3166-1 alpha-2 code or a country name)')
-    .nullable()
-    .optional(),
+  country: z.optional(
+    z.nullable(
+      z
+        .string()
+        .check(z.regex(/^[A-Z]{2}$/, 'must be a country (an ISO 3166-1 alpha-2 code or a country name)')),
+    ),
+  ),
 });
 
 export const customerV1 = z
   .object({
-    email: z.string().max(320).pipe(z.email('must be a valid email address')),
+    email: z.pipe(z.string().check(z.maxLength(320)), z.email('must be a valid email address')),
     name: optionalText,
     /** E.164 when it could be read; otherwise the raw value, and `flags` says so. */
-    phone: z.string().max(64, 'is longer than 64 characters').nullable().optional(),
-    address: addressV1.nullable().optional(),
+    phone: z.optional(z.nullable(z.string().check(z.maxLength(64, 'is longer than 64 characters')))),
+    address: z.optional(z.nullable(addressV1)),
     refs: z.record(z.string(), z.string()),
-    updatedAt: z.iso.datetime({ offset: false, message: 'must be a date between 1970 and 2200' }).optional(),
+    updatedAt: z.optional(z.iso.datetime({ offset: false, message: 'must be a date between 1970 and 2200' })),
     /** Data-quality flags the normalizers raised, e.g. `phone.unparsed`. */
-    flags: z.array(z.string()).optional(),
+    flags: z.optional(z.array(z.string())),
   })
-  .meta({ title: 'Customer', description: 'Canonical customer, schema version 1' });
+  .check(z.meta({ title: 'Customer', description: 'Canonical customer, schema version 1' }));
 
 export type CustomerV1 = z.output<typeof customerV1>;
 
@@ -47,12 +51,12 @@ export type CustomerV1 = z.output<typeof customerV1>;
  * so v2 carries it from the systems that know it (Shopify has first_name and last_name). A separate
  * version because v1's contract forbids other properties: a strict v1 consumer would reject them.
  */
-export const customerV2 = customerV1
-  .extend({
+export const customerV2 = z
+  .extend(customerV1, {
     givenName: optionalText,
     familyName: optionalText,
   })
-  .meta({ title: 'Customer', description: 'Canonical customer, schema version 2' });
+  .check(z.meta({ title: 'Customer', description: 'Canonical customer, schema version 2' }));
 
 export type CustomerV2 = z.output<typeof customerV2>;
 

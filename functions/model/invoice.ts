@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { normalizeCurrency, normalizeTimestamp, toMinorUnits } from './normalize.js';
 import { type ValidationResult, validateWith } from './reasons.js';
 
@@ -6,26 +6,30 @@ export const INVOICE_SCHEMA_VERSION = 1;
 
 const minorUnits = z
   .number()
-  .int('must be an integer amount in minor units')
-  .min(0, 'must not be negative')
-  .max(1e13, 'is absurdly large');
+  .check(
+    z.int('must be an integer amount in minor units'),
+    z.minimum(0, 'must not be negative'),
+    z.maximum(1e13, 'is absurdly large'),
+  );
 const isoDate = z.iso.datetime({ offset: false, message: 'must be a date between 1970 and 2200' });
 
 /** Canonical invoice v1. */
 export const invoiceV1 = z
   .object({
-    customerId: z.string().trim().min(1).max(200).nullable().optional(),
-    number: z.string().trim().min(1).max(100).nullable().optional(),
-    currency: z.string().refine((code) => normalizeCurrency(code) === code, 'must be an ISO 4217 code'),
+    customerId: z.optional(z.nullable(z.string().check(z.trim(), z.minLength(1), z.maxLength(200)))),
+    number: z.optional(z.nullable(z.string().check(z.trim(), z.minLength(1), z.maxLength(100)))),
+    currency: z
+      .string()
+      .check(z.refine((code) => normalizeCurrency(code) === code, 'must be an ISO 4217 code')),
     totalMinor: minorUnits,
-    amountDueMinor: minorUnits.optional(),
+    amountDueMinor: z.optional(minorUnits),
     status: z.enum(['draft', 'open', 'paid', 'void', 'uncollectible']),
     issuedAt: isoDate,
-    dueAt: isoDate.nullable().optional(),
+    dueAt: z.optional(z.nullable(isoDate)),
     refs: z.record(z.string(), z.string()),
-    updatedAt: isoDate.optional(),
+    updatedAt: z.optional(isoDate),
   })
-  .meta({ title: 'Invoice', description: 'Canonical invoice, schema version 1' });
+  .check(z.meta({ title: 'Invoice', description: 'Canonical invoice, schema version 1' }));
 
 export type InvoiceV1 = z.output<typeof invoiceV1>;
 

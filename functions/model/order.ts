@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { normalizeCurrency, normalizeEmail, normalizeTimestamp, toMinorUnits } from './normalize.js';
 import { type ValidationResult, validateWith } from './reasons.js';
 
@@ -6,36 +6,44 @@ export const ORDER_SCHEMA_VERSION = 1;
 
 const minorUnits = z
   .number()
-  .int('must be an integer amount in minor units')
-  .min(0, 'must not be negative')
-  .max(1e13, 'is absurdly large');
+  .check(
+    z.int('must be an integer amount in minor units'),
+    z.minimum(0, 'must not be negative'),
+    z.maximum(1e13, 'is absurdly large'),
+  );
 const isoDate = z.iso.datetime({ offset: false, message: 'must be a date between 1970 and 2200' });
 
 export const orderLineV1 = z.object({
-  sku: z.string().trim().min(1, 'is required').max(200),
+  sku: z.string().check(z.trim(), z.minLength(1, 'is required'), z.maxLength(200)),
   quantity: z
     .number()
-    .int('must be a whole number')
-    .positive('must be positive')
-    .max(1_000_000, 'is absurdly large'),
+    .check(
+      z.int('must be a whole number'),
+      z.positive('must be positive'),
+      z.maximum(1_000_000, 'is absurdly large'),
+    ),
   unitPriceMinor: minorUnits,
 });
 
 /** Canonical order v1 (DESIGN.md section 5). */
 export const orderV1 = z
   .object({
-    customerId: z.string().trim().min(1).max(200).nullable().optional(),
-    customerEmail: z.string().max(320).pipe(z.email('must be a valid email address')).nullable().optional(),
-    number: z.string().trim().min(1, 'is required').max(100),
-    currency: z.string().refine((code) => normalizeCurrency(code) === code, 'must be an ISO 4217 code'),
+    customerId: z.optional(z.nullable(z.string().check(z.trim(), z.minLength(1), z.maxLength(200)))),
+    customerEmail: z.optional(
+      z.nullable(z.pipe(z.string().check(z.maxLength(320)), z.email('must be a valid email address'))),
+    ),
+    number: z.string().check(z.trim(), z.minLength(1, 'is required'), z.maxLength(100)),
+    currency: z
+      .string()
+      .check(z.refine((code) => normalizeCurrency(code) === code, 'must be an ISO 4217 code')),
     totalMinor: minorUnits,
-    lines: z.array(orderLineV1).max(1000),
-    status: z.string().trim().min(1).max(50),
+    lines: z.array(orderLineV1).check(z.maxLength(1000)),
+    status: z.string().check(z.trim(), z.minLength(1), z.maxLength(50)),
     placedAt: isoDate,
     refs: z.record(z.string(), z.string()),
-    updatedAt: isoDate.optional(),
+    updatedAt: z.optional(isoDate),
   })
-  .meta({ title: 'Order', description: 'Canonical order, schema version 1' });
+  .check(z.meta({ title: 'Order', description: 'Canonical order, schema version 1' }));
 
 export type OrderV1 = z.output<typeof orderV1>;
 

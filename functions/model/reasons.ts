@@ -1,6 +1,11 @@
-import type * as z from 'zod';
+import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
 import type { QuarantineReason } from '../core/errors.js';
 import { redactValue } from '../core/redact.js';
+
+// zod/mini (a third of classic zod's size in a bundle) has no messages of its own: it would say
+// "Invalid input" where classic zod names the limit, and the quarantine reasons must name it.
+z.config(en());
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   let value = root;
@@ -41,12 +46,12 @@ export type ValidationResult =
  */
 export function validateWith(
   entity: string,
-  schema: z.ZodType,
+  schema: z.ZodMiniType,
   normalize: (data: Readonly<Record<string, unknown>>) => Record<string, unknown>,
   data: Readonly<Record<string, unknown>>,
 ): ValidationResult {
   const normalized = normalize(data);
-  const parsed = schema.safeParse(normalized);
+  const parsed = z.safeParse(schema, normalized);
   if (parsed.success)
     return { ok: true, data: JSON.parse(JSON.stringify(parsed.data)) as Record<string, unknown> };
   return { ok: false, reasons: issuesToReasons(entity, parsed.error.issues, normalized) };

@@ -1,4 +1,6 @@
 import type { BuildOptions } from 'esbuild';
+import { bundledConfigDefine } from '../../functions/core/bundled-config.js';
+import type { SwitchyardConfig } from '../../functions/core/config.js';
 
 /**
  * Makes `require` exist in the ESM bundle. Some bundled dependencies are CommonJS and call
@@ -10,10 +12,11 @@ export const ESM_REQUIRE_SHIM =
 /**
  * The esbuild options NodejsFunction runs with the bundling props of HubFunction (hub-function.ts),
  * for what measures or checks the bundles outside CDK (bench/cold-start.ts, test/unit/bundles.test.ts):
- * ESM, minified, external source map without sources, the createRequire banner, and `@aws-sdk/*`
- * external (NodejsFunction's default for Node 18+ runtimes: the runtime provides the SDK).
+ * ESM, minified, external source map without sources, the createRequire banner, the validated
+ * `config` defined in (functions/core/bundled-config.ts), and `@aws-sdk/*` external (NodejsFunction's
+ * default for Node 18+ runtimes: the runtime provides the SDK).
  */
-export function lambdaEsbuildOptions(entry: string, outfile: string): BuildOptions {
+export function lambdaEsbuildOptions(entry: string, outfile: string, config: SwitchyardConfig): BuildOptions {
   return {
     entryPoints: [entry],
     bundle: true,
@@ -25,6 +28,7 @@ export function lambdaEsbuildOptions(entry: string, outfile: string): BuildOptio
     sourcemap: true,
     sourcesContent: false,
     banner: { js: ESM_REQUIRE_SHIM },
+    define: bundledConfigDefine(config),
     external: ['@aws-sdk/*'],
     metafile: true,
     outfile,

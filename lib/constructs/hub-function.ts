@@ -7,6 +7,8 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { bundledConfigDefine } from '../../functions/core/bundled-config.js';
+import type { SwitchyardConfig } from '../../functions/core/config.js';
 import type { EnvRef, FunctionSpec } from '../../functions/core/topology.js';
 import { ESM_REQUIRE_SHIM } from './bundling.js';
 import { toRetentionDays } from './log-retention.js';
@@ -32,6 +34,12 @@ export interface HubFunctionProps {
 
   /** Resources the environment refers to. */
   readonly resources: HubFunctionResources;
+
+  /**
+   * The validated config the function runs with, bundled as JSON (functions/core/bundled-config.ts),
+   * so the bundle carries neither the config schema nor zod and does not validate again at load.
+   */
+  readonly config: SwitchyardConfig;
 
   /**
    * Days the function's log group keeps its logs. Must be a CloudWatch Logs retention period
@@ -69,7 +77,8 @@ export interface HubFunctionProps {
  * - Code: `spec.entry` bundled by the local esbuild (never Docker), as ESM (`index.mjs`) with a
  *   `createRequire` banner for CommonJS dependencies, minified, with source maps (without the
  *   sources inlined, to keep the bundle small) and `NODE_OPTIONS=--enable-source-maps`, so stack
- *   traces point at the TypeScript. The AWS SDK v3 is left out: the runtime provides it.
+ *   traces point at the TypeScript. The AWS SDK v3 is left out: the runtime provides it. The
+ *   config goes in already validated, as JSON (see {@link HubFunctionProps.config}).
  * - Memory and timeout: from the spec.
  * - Logs: an explicit log group with a retention (see {@link HubFunctionProps.logRetentionDays}),
  *   available as `logGroup`.
@@ -125,6 +134,7 @@ export class HubFunction extends NodejsFunction {
         minify: true,
         sourceMap: true,
         sourcesContent: false,
+        define: bundledConfigDefine(props.config),
         forceDockerBundling: false,
       },
     });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type SwitchyardConfig } from '../../functions/core/config.js';
+import type { SwitchyardConfig } from '../../functions/core/config.js';
+import { loadConfig } from '../../functions/core/config-schema.js';
 import { seededRandom, shuffled } from '../../local/demo/random.js';
 import {
   CHAOS_SEED,

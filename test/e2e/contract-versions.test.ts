@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../functions/core/config.js';
+import { loadConfig } from '../../functions/core/config-schema.js';
 import { jsonSchemaOf, validateAs } from '../../functions/model/contracts.js';
 import { type CrmCall, type CrmDestination, startCrmDestination } from '../../local/demo/crm-destination.js';
 import { demoCustomer, stripeCustomerEvent } from '../../local/demo/stripe-sender.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../functions/core/config.js';
+import { loadConfig } from '../../functions/core/config-schema.js';
 import { sendShopifyEvent, shopifyCustomer } from '../../local/demo/shopify-sender.js';
 import { demoCustomer, stripeCustomerEvent } from '../../local/demo/stripe-sender.js';
 import { CRM_TOKEN, STRIPE_SECRET, startTestHub, type TestHub } from '../support/hub.js';

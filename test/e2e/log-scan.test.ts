@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, type MockInstance, vi } from 'vitest';
-import { loadConfig } from '../../functions/core/config.js';
+import { loadConfig } from '../../functions/core/config-schema.js';
 import { describe as describeError } from '../../functions/handlers/sqs-failure.js';
 import { type CrmDestination, startCrmDestination } from '../../local/demo/crm-destination.js';
 import { FileSecretStore } from '../../local/file-secrets.js';

@@ -3,7 +3,7 @@ import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoPollStateStore } from '../../functions/aws/dynamo-state-store.js';
 import { SqsInboundQueue } from '../../functions/aws/sqs.js';
-import { loadConfig } from '../../functions/core/config.js';
+import { loadConfig } from '../../functions/core/config-schema.js';
 import { pollSource } from '../../functions/core/poll.js';
 import { type ErpApi, startErpApi } from '../../local/demo/erp-api.js';
 import type { HubStats } from '../../local/stats.js';
@@ -201,7 +201,7 @@ describe('rest-poll source on the local runtime', () => {
 describe('rest-poll never sends its API token to another origin', () => {
   it('refuses a next link on another host, naming the rule, and enqueues nothing', async () => {
     const { pollSource } = await import('../../functions/core/poll.js');
-    const { loadConfig: load } = await import('../../functions/core/config.js');
+    const { loadConfig: load } = await import('../../functions/core/config-schema.js');
     const pages: string[] = [];
     const fetchPages: typeof fetch = async (input) => {
       pages.push(String(input));

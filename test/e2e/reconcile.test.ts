@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../functions/core/config.js';
+import { loadConfig } from '../../functions/core/config-schema.js';
 import type { ReconcileReport } from '../../functions/core/reconcile.js';
 import { type ErpApi, startErpApi } from '../../local/demo/erp-api.js';
 import { type StripeApi, startStripeApi } from '../../local/demo/stripe-api.js';

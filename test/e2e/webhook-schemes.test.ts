@@ -2,7 +2,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { sign as githubSign } from '@octokit/webhooks-methods';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../functions/core/config.js';
+import { loadConfig } from '../../functions/core/config-schema.js';
 import { CRM_TOKEN, startTestHub, type TestHub } from '../support/hub.js';
 import { hubspotSignature, shopifySignature, slackSignature } from '../support/signers.js';
 

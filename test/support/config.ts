@@ -1,8 +1,5 @@
-import {
-  loadConfig,
-  type SwitchyardConfig,
-  type SwitchyardConfigInput,
-} from '../../functions/core/config.js';
+import type { SwitchyardConfig, SwitchyardConfigInput } from '../../functions/core/config.js';
+import { loadConfig } from '../../functions/core/config-schema.js';
 
 export const STRIPE_SECRET_NAME = 'acme/stripe-webhook';
 export const STRIPE_SECRET = 'whsec_test_current_0123456789abcdef';

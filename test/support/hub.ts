@@ -1,11 +1,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  loadConfig,
-  type SwitchyardConfig,
-  type SwitchyardConfigInput,
-} from '../../functions/core/config.js';
+import type { SwitchyardConfig, SwitchyardConfigInput } from '../../functions/core/config.js';
+import { loadConfig } from '../../functions/core/config-schema.js';
 import { type CrmDestination, startCrmDestination } from '../../local/demo/crm-destination.js';
 import { sendStripeEvent } from '../../local/demo/stripe-sender.js';
 import { FileSecretStore } from '../../local/file-secrets.js';

@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { expect } from 'vitest';
 import type { ParsedEvent, WebhookConnector, WebhookRequest } from '../../functions/connectors/types.js';
-import { loadConfig, type SourceConfig, type SwitchyardConfigInput } from '../../functions/core/config.js';
+import type { SourceConfig, SwitchyardConfigInput } from '../../functions/core/config.js';
+import { loadConfig } from '../../functions/core/config-schema.js';
 import { RejectedRequestError } from '../../functions/core/errors.js';
 import type { Envelope } from '../../functions/core/messages.js';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LogAuditTrail, lambdaAuditTrail } from '../../functions/aws/log-audit-trail.js';
-import { loadConfig } from '../../functions/core/config.js';
+import { loadConfig } from '../../functions/core/config-schema.js';
 import { ConfigError } from '../../functions/core/errors.js';
 import { matchesReplay, replayFromCanonical, terminalStates } from '../../functions/core/ops.js';
 import type { AuditEntry, CanonicalItem, OpsStore } from '../../functions/core/ports.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig, type SwitchyardConfigInput } from '../../functions/core/config.js';
+import type { SwitchyardConfigInput } from '../../functions/core/config.js';
+import { loadConfig } from '../../functions/core/config-schema.js';
 import { ConfigError } from '../../functions/core/errors.js';
 import {
   DELIVER_TIMEOUT_SECONDS,

@@ -259,7 +259,7 @@ describe('HubSpot contact mapping', () => {
 describe('HubSpot through ingest', () => {
   it('accepts a signed batch as one envelope per event, with the secret that matched counted', async () => {
     const { acceptWebhook } = await import('../../functions/core/ingest.js');
-    const { loadConfig } = await import('../../functions/core/config.js');
+    const { loadConfig } = await import('../../functions/core/config-schema.js');
     const { ManualClock, MemoryInboundQueue, MemorySecretStore, MemoryTelemetry } = await import(
       '../support/fakes.js'
     );

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { httpDestinationBody } from '../../functions/connectors/http.js';
-import { loadConfig, type SwitchyardConfig } from '../../functions/core/config.js';
+import type { SwitchyardConfig } from '../../functions/core/config.js';
+import { loadConfig } from '../../functions/core/config-schema.js';
 import { ConfigError } from '../../functions/core/errors.js';
 import type { DeliveryMessage } from '../../functions/core/messages.js';
 import { backfillPage, type OpsDeps, replayQuarantined } from '../../functions/core/ops.js';

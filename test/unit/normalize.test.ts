@@ -168,6 +168,23 @@ describe('customer rules', () => {
     expect(result.reasons).toContainEqual(expect.objectContaining({ rule, field }));
     for (const reason of result.reasons) expect((reason.value ?? '').length).toBeLessThan(40);
   });
+
+  it('says what limit a value broke where the rule has no message of its own (zod/mini with English)', () => {
+    const result = validateCustomer({ ...base, email: `${'a'.repeat(330)}@example.com`, refs: { shop: 7 } });
+    expect(result).toEqual({
+      ok: false,
+      reasons: [
+        expect.objectContaining({
+          rule: 'customer.email.format',
+          message: 'Too big: expected string to have <=320 characters',
+        }),
+        expect.objectContaining({
+          rule: 'customer.refs.shop.format',
+          message: 'Invalid input: expected string, received number',
+        }),
+      ],
+    });
+  });
 });
 
 describe('order rules', () => {

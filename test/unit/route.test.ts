@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig, type SwitchyardConfig } from '../../functions/core/config.js';
+import type { SwitchyardConfig } from '../../functions/core/config.js';
+import { loadConfig } from '../../functions/core/config-schema.js';
 import { FatalError, TransientError } from '../../functions/core/errors.js';
 import type { DeliveryMessage } from '../../functions/core/messages.js';
 import { type RouteDeps, routeEnvelope } from '../../functions/core/route.js';

@@ -1,7 +1,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { httpConnector } from '../../functions/connectors/http.js';
 import { hubspotDestination } from '../../functions/connectors/hubspot-destination.js';
-import { type FlowConfig, loadConfig, type SwitchyardConfigInput } from '../../functions/core/config.js';
+import type { FlowConfig, SwitchyardConfigInput } from '../../functions/core/config.js';
+import { loadConfig } from '../../functions/core/config-schema.js';
 import { type DeliverDeps, deliverMessage } from '../../functions/core/deliver.js';
 import { ConfigError } from '../../functions/core/errors.js';
 import { contentHash, idempotencyKey, sha256Hex } from '../../functions/core/hashing.js';

@@ -1,0 +1,29 @@
+import { DynamoBreakerStore } from './aws/dynamo-state-store.js';
+import { SqsDeliveryQueues, SqsMessageVisibility } from './aws/sqs.js';
+import { destinationConnector } from './connectors/registry.js';
+import { ConfigError } from './core/errors.js';
+import { systemClock } from './core/ports.js';
+import { createDeliverHandler } from './handlers/deliver-handler.js';
+import { type Env, required, type SharedDeps } from './wiring-base.js';
+import { stateStore } from './wiring-state.js';
+
+// Its own module: see wiring-route.ts.
+export function deliverHandlerFromEnv(env: Env, shared: SharedDeps) {
+  const destinationName = required(env, 'DESTINATION_NAME');
+  const destination = shared.config.destinations[destinationName];
+  if (!destination)
+    throw new ConfigError([`DESTINATION_NAME: no destination "${destinationName}" in the config`]);
+  return createDeliverHandler({
+    ...shared,
+    clock: shared.clock ?? systemClock,
+    fetch: shared.fetch ?? globalThis.fetch,
+    destinationName,
+    destination,
+    flows: shared.config.flows,
+    connector: destinationConnector(destination.connector),
+    state: stateStore(env, shared),
+    visibility: new SqsMessageVisibility(shared.sqs, required(env, 'SOURCE_QUEUE_URL')),
+    breakers: new DynamoBreakerStore(shared.dynamo, required(env, 'STATE_TABLE_NAME')),
+    requeue: new SqsDeliveryQueues(shared.sqs, { [destinationName]: required(env, 'SOURCE_QUEUE_URL') }),
+  });
+}
