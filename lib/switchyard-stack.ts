@@ -25,6 +25,7 @@ import { acknowledge } from './constructs/nag.js';
 import { PollSchedule } from './constructs/poll-schedule.js';
 import { ReconcileSchedule } from './constructs/reconcile-schedule.js';
 import { StateTable } from './constructs/state-table.js';
+import { WebhookFunctionUrl } from './constructs/webhook-function-url.js';
 import { ALL_AT_ONCE, type DeploymentStrategy } from './stages.js';
 
 /**
@@ -86,7 +87,10 @@ export class SwitchyardStack extends Stack {
   readonly lanes: ReadonlyMap<string, DeliveryLane>;
   /** Functions by topology function key. */
   readonly functions: ReadonlyMap<string, HubFunction>;
-  readonly ingestApi: IngestApi;
+  /** The HTTP API webhooks come in through (`api.ingress: 'http-api'`, the default). */
+  readonly ingestApi: IngestApi | undefined;
+  /** The ingest function URL webhooks come in through instead (`api.ingress: 'function-url'`). */
+  readonly webhookFunctionUrl: WebhookFunctionUrl | undefined;
   readonly alarms: Alarms;
   readonly dashboard: HubDashboard;
   /** The CodeDeploy application of the hub (named after it), holding one group per function. */
@@ -129,6 +133,7 @@ export class SwitchyardStack extends Stack {
       secrets.set(spec.name, Secret.fromSecretNameV2(this, `Secret${i}`, spec.name));
     });
 
+    const routedKeys = new Set(topology.routes.map((route) => route.function));
     const functions = new Map<string, HubFunction>();
     for (const spec of topology.functions) {
       const fn = new HubFunction(this, `${pascal(spec.key)}Function`, {
@@ -137,6 +142,9 @@ export class SwitchyardStack extends Stack {
         resources: { table: this.table.table, queues },
         config: props.config,
         logRetentionDays: functionLogRetention,
+        ...(routedKeys.has(spec.key) && settings.api.reservedConcurrency !== undefined
+          ? { reservedConcurrentExecutions: settings.api.reservedConcurrency }
+          : {}),
       });
       functions.set(spec.key, fn);
       this.grant(fn, spec, lanes, secrets);
@@ -152,14 +160,13 @@ export class SwitchyardStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    const routed = new Set(topology.routes.map((route) => route.function));
-    for (const key of routed) {
+    for (const key of routedKeys) {
       const fn = functions.get(key);
       if (!fn) continue; // IngestApi names the missing function.
       acknowledge(
         fn,
         'Serverless-LambdaDLQ',
-        'API Gateway invokes this function synchronously and returns its answer to the webhook provider; a failure becomes a 5xx the provider retries (G1). Lambda never invokes it asynchronously, so an async dead-letter target would never receive anything.',
+        'API Gateway (or, with api.ingress function-url, the function URL) invokes this function synchronously and returns its answer to the webhook provider; a failure becomes a 5xx the provider retries (G1). Lambda never invokes it asynchronously, so an async dead-letter target would never receive anything.',
       );
     }
 
@@ -213,14 +220,25 @@ export class SwitchyardStack extends Stack {
       );
     }
 
-    this.ingestApi = new IngestApi(this, 'Webhooks', {
-      routes: topology.routes,
-      handlers: new Map<string, IFunction>([...functions].map(([key, fn]) => [key, fn.live])),
-      apiName: `${topology.name}-webhooks`,
-      throttle: settings.api.throttle,
-      routeThrottles: settings.api.routes,
-      accessLogRetention: logRetention,
-    });
+    const ingressFn = [...routedKeys].map((key) => functions.get(key)).find((fn) => fn !== undefined);
+    if (settings.api.ingress === 'function-url' && ingressFn) {
+      this.ingestApi = undefined;
+      this.webhookFunctionUrl = new WebhookFunctionUrl(this, 'WebhookUrl', {
+        routes: topology.routes,
+        fn: ingressFn.live,
+      });
+    } else {
+      this.webhookFunctionUrl = undefined;
+      this.ingestApi = new IngestApi(this, 'Webhooks', {
+        routes: topology.routes,
+        handlers: new Map<string, IFunction>([...functions].map(([key, fn]) => [key, fn.live])),
+        apiName: `${topology.name}-webhooks`,
+        throttle: settings.api.throttle,
+        routeThrottles: settings.api.routes,
+        accessLogRetention: logRetention,
+      });
+    }
+    const webhooks = this.ingestApi ?? this.webhookFunctionUrl;
 
     const metrics = new HubMetrics(topology);
     const sources = Object.keys(settings.sources);
@@ -277,20 +295,26 @@ export class SwitchyardStack extends Stack {
       polledSources: topology.schedules.map((schedule) => schedule.source),
       lanes,
       functions: new Map<string, IFunction>(functions),
-      api: this.ingestApi.api,
+      ...(this.ingestApi
+        ? { ingress: { api: this.ingestApi.api } }
+        : ingressFn
+          ? { ingress: { fn: ingressFn.live } }
+          : {}),
       alarms: this.alarms.all,
       latencyP99Seconds: settings.alarms.latencyP99Seconds,
     });
 
-    new CfnOutput(this, 'ApiUrl', {
-      description: 'Base URL of the webhook API',
-      value: this.ingestApi.api.apiEndpoint,
-    });
-    for (const source of this.ingestApi.sources) {
-      new CfnOutput(this, `WebhookUrl${pascal(source)}`, {
-        description: `Webhook URL to configure in ${source}`,
-        value: this.ingestApi.urlFor(source),
+    if (webhooks) {
+      new CfnOutput(this, 'ApiUrl', {
+        description: this.ingestApi ? 'Base URL of the webhook API' : 'The ingest function URL (webhooks)',
+        value: this.ingestApi ? this.ingestApi.api.apiEndpoint : (this.webhookFunctionUrl?.url.url ?? ''),
       });
+      for (const source of webhooks.sources) {
+        new CfnOutput(this, `WebhookUrl${pascal(source)}`, {
+          description: `Webhook URL to configure in ${source}`,
+          value: webhooks.urlFor(source),
+        });
+      }
     }
     new CfnOutput(this, 'DashboardUrl', {
       description: 'CloudWatch dashboard of the hub: flows, ingest, queues, alarms',

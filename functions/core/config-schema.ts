@@ -279,10 +279,23 @@ export const configSchema = z.strictObject({
       volumeAnomalyStdDevs: z.number().positive().max(10).default(3),
     })
     .prefault({}),
-  /** The webhook front door in AWS (API Gateway HTTP API). */
+  /** The webhook front door in AWS. */
   api: z
     .strictObject({
-      /** Stage-wide throttling: requests per second and burst. */
+      /**
+       * What takes the webhooks: `http-api` (API Gateway HTTP API: a route per source, throttled per
+       * route, access logs; USD 1.00 per million requests) or `function-url` (a Lambda function URL on
+       * the ingest function's live alias: no per-request charge and no API Gateway throttling; cap it
+       * with `reservedConcurrency`).
+       */
+      ingress: z.enum(['http-api', 'function-url']).default('http-api'),
+      /**
+       * `function-url` only: the ingest function's reserved concurrency, which is then its throttle
+       * (Lambda allows 10 requests per second per unit and answers 429 above it; providers retry).
+       * Unset, ingest shares the account's unreserved concurrency.
+       */
+      reservedConcurrency: z.number().int().min(1).max(1000).optional(),
+      /** HTTP API only: stage-wide throttling, requests per second and burst. */
       throttle: z
         .strictObject({
           rateLimit: z.number().int().min(1).max(10_000).default(50),
@@ -299,6 +312,32 @@ export const configSchema = z.strictObject({
           }),
         )
         .default({}),
+    })
+    .superRefine((api, ctx) => {
+      const functionUrl = api.ingress === 'function-url';
+      const throttled = api.throttle.rateLimit !== 50 || api.throttle.burstLimit !== 100;
+      // Settings of the other front door would be silently ignored: say so instead.
+      if (functionUrl && throttled) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['throttle'],
+          message: `throttles the HTTP API, which api.ingress 'function-url' does not build; cap ingest with api.reservedConcurrency instead`,
+        });
+      }
+      if (functionUrl && Object.keys(api.routes).length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes'],
+          message: `throttles HTTP API routes, which api.ingress 'function-url' does not build`,
+        });
+      }
+      if (!functionUrl && api.reservedConcurrency !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['reservedConcurrency'],
+          message: `caps a function URL; with api.ingress 'http-api' use api.throttle`,
+        });
+      }
     })
     .prefault({}),
   /**

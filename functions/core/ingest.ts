@@ -66,6 +66,11 @@ export async function acceptWebhook(request: IngestRequest, deps: IngestDeps): P
   }
   const dims = { source: request.source };
   telemetry.count('received', dims);
+  // The HTTP API routes POST only; a function URL passes every method, so the hub checks it itself.
+  if (request.method !== 'POST') {
+    telemetry.count('rejected', { ...dims, reason: 'method_not_allowed' });
+    return reject(405, 'method_not_allowed', 'Webhooks are POSTed');
+  }
   try {
     const envelopes = await verifyAndWrap(request, deps);
     try {

@@ -28,13 +28,35 @@ export function callerUrl(event: APIGatewayProxyEventV2, headers: Record<string,
   return `${scheme}://${host}${event.rawPath}${event.rawQueryString ? `?${event.rawQueryString}` : ''}`;
 }
 
-/** POST /webhooks/{source} behind the HTTP API (payload format 2.0). */
+const WEBHOOK_PATH = /^\/webhooks\/([^/]+)\/?$/;
+
+/**
+ * The source a webhook is for: the HTTP API route's `{source}`, or, behind a function URL (which has
+ * no routes and hands over every path), read from `/webhooks/<source>`. Any other path gives '',
+ * which no source is, so it is answered 404.
+ */
+export function webhookSource(event: APIGatewayProxyEventV2): string {
+  const fromRoute = event.pathParameters?.source;
+  if (fromRoute !== undefined) return fromRoute;
+  const match = WEBHOOK_PATH.exec(event.rawPath ?? '');
+  if (!match?.[1]) return '';
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * POST /webhooks/{source} in the payload format 2.0 that both the HTTP API and a Lambda function URL
+ * send (api.ingress).
+ */
 export function createIngestHandler(deps: IngestHandlerDeps) {
   const { logger } = deps;
   const acceptWebhookRequest = async (
     event: APIGatewayProxyEventV2,
   ): Promise<APIGatewayProxyStructuredResultV2> => {
-    const source = event.pathParameters?.source ?? '';
+    const source = webhookSource(event);
     const rawBody =
       event.body === undefined
         ? Buffer.alloc(0)
@@ -63,7 +85,11 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
           error: result.body.error,
         });
       }
-      return { statusCode: result.status, headers: JSON_HEADERS, body: JSON.stringify(result.body) };
+      return {
+        statusCode: result.status,
+        headers: result.status === 405 ? { ...JSON_HEADERS, allow: 'POST' } : JSON_HEADERS,
+        body: JSON.stringify(result.body),
+      };
     } catch (error) {
       logger.error('Webhook failed', { source: source.slice(0, 64), error: describe(error) });
       return {

@@ -34,7 +34,13 @@ export interface HubDashboardProps {
   readonly lanes: ReadonlyMap<string, DeliveryLane>;
   /** Functions by topology key. */
   readonly functions: ReadonlyMap<string, IFunction>;
-  readonly api: IHttpApi;
+  /**
+   * What webhooks come in through, graphed as requests, 4xx and 5xx: the HTTP API, or the ingest
+   * function behind a function URL (invocations, errors, throttles).
+   *
+   * @default - no front-door graph (a hub with polled sources only)
+   */
+  readonly ingress?: { readonly api: IHttpApi } | { readonly fn: IFunction };
   /** Shown at the top, with their state. */
   readonly alarms: readonly IAlarm[];
   /** Drawn as a line on each latency graph, in seconds. */
@@ -117,17 +123,7 @@ export class HubDashboard extends Construct {
         height: HEIGHT,
         period: PERIOD,
       }),
-      new GraphWidget({
-        title: 'Webhook API responses',
-        left: [
-          props.api.metricCount({ period: PERIOD, statistic: 'Sum', label: 'requests' }),
-          props.api.metricClientError({ period: PERIOD, statistic: 'Sum', label: '4xx' }),
-          props.api.metricServerError({ period: PERIOD, statistic: 'Sum', label: '5xx' }),
-        ],
-        width: QUARTER,
-        height: HEIGHT,
-        period: PERIOD,
-      }),
+      ...ingressWidgets(props.ingress),
       ...(props.polledSources ?? []).map(
         (source) =>
           new GraphWidget({
@@ -247,6 +243,32 @@ function queueWidgets(lane: DeliveryLane): IWidget[] {
       ],
       width: QUARTER,
       height: HEIGHT,
+    }),
+  ];
+}
+
+function ingressWidgets(ingress: HubDashboardProps['ingress']): GraphWidget[] {
+  if (!ingress) return [];
+  const sum = { period: PERIOD, statistic: 'Sum' };
+  const left =
+    'api' in ingress
+      ? [
+          ingress.api.metricCount({ ...sum, label: 'requests' }),
+          ingress.api.metricClientError({ ...sum, label: '4xx' }),
+          ingress.api.metricServerError({ ...sum, label: '5xx' }),
+        ]
+      : [
+          ingress.fn.metricInvocations({ ...sum, label: 'requests' }),
+          ingress.fn.metricThrottles({ ...sum, label: 'throttled (429)' }),
+          ingress.fn.metricErrors({ ...sum, label: 'errors' }),
+        ];
+  return [
+    new GraphWidget({
+      title: 'api' in ingress ? 'Webhook API responses' : 'Webhook function URL requests',
+      left,
+      width: QUARTER,
+      height: HEIGHT,
+      period: PERIOD,
     }),
   ];
 }

@@ -67,6 +67,14 @@ export interface HubFunctionProps {
    * @default Tracing.DISABLED
    */
   readonly tracing?: Tracing;
+
+  /**
+   * Concurrent executions reserved for (and capping) the function: the throttle of the ingest
+   * function behind a function URL (`api.ingress: 'function-url'`).
+   *
+   * @default - no reservation: the function shares the account's unreserved concurrency
+   */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /**
@@ -123,6 +131,9 @@ export class HubFunction extends NodejsFunction {
       role,
       logGroup,
       tracing,
+      ...(props.reservedConcurrentExecutions === undefined
+        ? {}
+        : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
       environment: {
         ...resolveEnvironment(scope, spec, props.resources),
         NODE_OPTIONS: '--enable-source-maps',

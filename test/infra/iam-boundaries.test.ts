@@ -264,7 +264,7 @@ describe('IAM boundaries of a hub with two sources and two destinations, each wi
     expect(permissions.length).toBeGreaterThan(0);
     const ingest = built.stack.functions.get('ingest');
     if (!ingest) throw new Error('no ingest function');
-    const api = logicalId(built.stack.ingestApi.api);
+    const api = logicalId(required(built.stack.ingestApi, 'the HTTP API').api);
     for (const permission of permissions) {
       const props = permission.Properties as Json;
       expect(props.Principal).toBe('apigateway.amazonaws.com');
@@ -298,3 +298,8 @@ describe('IAM boundaries of a hub with two sources and two destinations, each wi
     expect(JSON.stringify(resources)).not.toMatch(/SecretString|resolve:secretsmanager/);
   });
 });
+
+function required<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`the stack has no ${what}`);
+  return value;
+}

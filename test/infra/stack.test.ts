@@ -952,7 +952,7 @@ describe.each([
         AutoDeploy: true,
         DefaultRouteSettings: { ThrottlingBurstLimit: 100, ThrottlingRateLimit: 50 },
         AccessLogSettings: {
-          DestinationArn: getAtt(logicalId(app.stack.ingestApi.accessLogGroup)),
+          DestinationArn: getAtt(logicalId(required(app.stack.ingestApi, 'the HTTP API').accessLogGroup)),
           Format: Match.stringLikeRegexp('"requestId":"\\$context.requestId"'),
         },
       });
@@ -1093,3 +1093,8 @@ describe('the app fails at synth, naming the field and the value, if', () => {
     expect(() => app.synth()).toThrow(/AwsSolutions-SQS4[\s\S]*Unprotected/);
   });
 });
+
+function required<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`the stack has no ${what}`);
+  return value;
+}

@@ -92,6 +92,34 @@ export function apiGatewayV2Event(options: HttpEventOptions): APIGatewayProxyEve
   };
 }
 
+export interface FunctionUrlEventOptions extends Omit<HttpEventOptions, 'source'> {
+  /** The path as called, e.g. `/webhooks/stripe`: a function URL has no routes and passes any path. */
+  readonly path: string;
+  readonly method?: string;
+}
+
+/**
+ * A request to a Lambda function URL: payload format 2.0 like the HTTP API, but routeKey `$default`,
+ * no pathParameters and the function URL's own domain.
+ */
+export function functionUrlEvent(options: FunctionUrlEventOptions): APIGatewayProxyEventV2 {
+  const { pathParameters: _none, ...event } = apiGatewayV2Event({ ...options, source: 'unused' });
+  const domainName = 'abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws';
+  return {
+    ...event,
+    routeKey: '$default',
+    rawPath: options.path,
+    requestContext: {
+      ...event.requestContext,
+      apiId: 'abcdefghijklmnopqrstuvwxyz012345',
+      domainName,
+      domainPrefix: 'abcdefghijklmnopqrstuvwxyz012345',
+      http: { ...event.requestContext.http, method: options.method ?? 'POST', path: options.path },
+      routeKey: '$default',
+    },
+  };
+}
+
 /** A Lambda context, enough for Powertools' injectLambdaContext. */
 export function lambdaContext(functionName = 'test-function'): Context {
   return {

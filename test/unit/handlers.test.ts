@@ -16,7 +16,13 @@ import {
   STRIPE_SECRET_NAME,
   testConfig,
 } from '../support/config.js';
-import { apiGatewayV2Event, lambdaContext, sqsEvent, sqsRecord } from '../support/events.js';
+import {
+  apiGatewayV2Event,
+  functionUrlEvent,
+  lambdaContext,
+  sqsEvent,
+  sqsRecord,
+} from '../support/events.js';
 import {
   type FetchCall,
   fakeFetch,
@@ -662,6 +668,52 @@ describe('createIngestHandler', () => {
     );
     expect(result.statusCode).toBe(400);
     expect(JSON.parse(String(result.body))).toMatchObject({ error: 'malformed_body' });
+  });
+
+  it('takes a webhook through a function URL (api.ingress function-url), reading the source from the path', async () => {
+    const result = await ingestHandler()(
+      functionUrlEvent({ path: '/webhooks/stripe', body, headers: { 'stripe-signature': signature(body) } }),
+      lambdaContext('ingest'),
+    );
+    expect(result.statusCode).toBe(202);
+    expect(JSON.parse(String(result.body))).toEqual({ eventId: 'evt_http' });
+    expect(queue.sent.map((message) => message.body)).toEqual([body]);
+  });
+
+  it.each([
+    ['the root', '/', 'POST', 404],
+    ['a path under a source', '/webhooks/stripe/extra', 'POST', 404],
+    ['an unknown source', '/webhooks/nope', 'POST', 404],
+    ['a bad percent-encoding', '/webhooks/%E0%A4%A', 'POST', 404],
+    ['a GET', '/webhooks/stripe', 'GET', 405],
+  ])(
+    'answers %s through a function URL with %s %s → %i and enqueues nothing',
+    async (_label, path, method, status) => {
+      const result = await ingestHandler()(
+        functionUrlEvent({ path, method, body, headers: { 'stripe-signature': signature(body) } }),
+        lambdaContext('ingest'),
+      );
+      expect(result.statusCode).toBe(status);
+      expect(queue.sent).toEqual([]);
+    },
+  );
+
+  it('answers 405 with Allow: POST to another method, and counts it rejected', async () => {
+    const before = telemetry.counts.filter((c) => c.metric === 'rejected').length;
+    const result = await ingestHandler()(
+      functionUrlEvent({
+        path: '/webhooks/stripe',
+        method: 'PUT',
+        body,
+        headers: { 'stripe-signature': signature(body) },
+      }),
+      lambdaContext('ingest'),
+    );
+    expect(result).toMatchObject({ statusCode: 405, headers: { allow: 'POST' } });
+    expect(JSON.parse(String(result.body))).toMatchObject({ error: 'method_not_allowed' });
+    expect(telemetry.counts.filter((c) => c.metric === 'rejected').slice(before)).toEqual([
+      expect.objectContaining({ dimensions: { source: 'stripe', reason: 'method_not_allowed' } }),
+    ]);
   });
 
   it('answers 500 without details when something unexpected breaks', async () => {
