@@ -127,4 +127,5 @@ export const COST_NOTES = [
   'DynamoDB units as dynalite reports them (ReturnConsumedCapacity, from item sizes); a failed conditional write counts 1 WCU.',
   'Event source mapping polling modeled as one ReceiveMessage and one DeleteMessageBatch per batch; idle long polls excluded.',
   'Secrets Manager: cached per container, ~0 per event; CloudWatch Logs/EMF ingestion not modeled (for either design).',
+  "The api.ingress 'function-url' rows price the same measured Switchyard run without the API Gateway request (a function URL invocation is billed as a Lambda request only); the baseline keeps API Gateway.",
 ];

@@ -32,7 +32,16 @@ export interface WorkloadResult {
   events: number;
   switchyard: UsagePerRecord & { outcomes: Record<string, number> };
   powertools: UsagePerRecord & { businessWrites: number };
-  ratios: { writeUnits: number; readUnits: number; dynamodbUsd: number; totalUsd: number };
+  ratios: {
+    writeUnits: number;
+    readUnits: number;
+    dynamodbUsd: number;
+    totalUsd: number;
+    /** Switchyard with `api.ingress: 'function-url'` (the same measured calls, no API Gateway request) against the baseline. */
+    totalUsdFunctionUrl: number;
+  };
+  /** Switchyard's modeled USD per million with `api.ingress: 'function-url'`. */
+  switchyardFunctionUrlUsdPerMillion: number;
 }
 
 export interface PipelineResults {
@@ -281,7 +290,10 @@ export async function benchPipeline(options: {
 
     const workloads = {} as Record<Workload, WorkloadResult>;
     for (const workload of Object.keys(workloadPayloads) as Workload[]) {
-      const sy = perRecord(merge(switchyardRuns[workload].usages));
+      const syUsage = merge(switchyardRuns[workload].usages);
+      const sy = perRecord(syUsage);
+      // The same measured run priced with webhooks through a function URL: nothing else changes.
+      const syUrl = perRecord({ ...syUsage, apiRequests: 0 });
       const pt = perRecord(merge(baselineRuns[workload].usages));
       workloads[workload] = {
         events: workloadPayloads[workload].reduce((a, p) => a + p.length, 0),
@@ -292,7 +304,9 @@ export async function benchPipeline(options: {
           readUnits: ratio(sy.dynamodbUnits.read, pt.dynamodbUnits.read),
           dynamodbUsd: ratio(sy.usdPerMillion.dynamodb, pt.usdPerMillion.dynamodb),
           totalUsd: ratio(sy.usdPerMillion.total, pt.usdPerMillion.total),
+          totalUsdFunctionUrl: ratio(syUrl.usdPerMillion.total, pt.usdPerMillion.total),
         },
+        switchyardFunctionUrlUsdPerMillion: syUrl.usdPerMillion.total,
       };
       options.log(
         `cost ${workload}: WCU/record ${sy.dynamodbUnits.write} vs ${pt.dynamodbUnits.write}, USD/M ${sy.usdPerMillion.total} vs ${pt.usdPerMillion.total}`,
@@ -316,6 +330,11 @@ export async function benchPipeline(options: {
         'USD per million on 50% duplicates <= 0.8x Powertools',
         `${workloads.duplicates50.ratios.totalUsd}x total (${workloads.duplicates50.ratios.dynamodbUsd}x DynamoDB only)`,
         workloads.duplicates50.ratios.totalUsd <= 0.8,
+      ),
+      check(
+        "USD per million on 50% duplicates <= 0.8x Powertools, api.ingress 'function-url'",
+        `${workloads.duplicates50.ratios.totalUsdFunctionUrl}x total (${workloads.duplicates50.switchyardFunctionUrlUsdPerMillion} vs ${workloads.duplicates50.powertools.usdPerMillion.total}; baseline keeps API Gateway)`,
+        workloads.duplicates50.ratios.totalUsdFunctionUrl <= 0.8,
       ),
     ];
     return {

@@ -108,6 +108,12 @@ function pipelineTables(r: PipelineResults): string {
       pt.usdPerMillion.total,
       x(w.ratios.totalUsd),
     ]);
+    rows.push([
+      `${name}: USD/1M total, api.ingress function-url`,
+      w.switchyardFunctionUrlUsdPerMillion,
+      pt.usdPerMillion.total,
+      x(w.ratios.totalUsdFunctionUrl),
+    ]);
   }
   const d = r.cost.duplicateOnly;
   rows.push([
