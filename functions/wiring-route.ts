@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { SqsDeliveryQueues, SqsMessageVisibility } from './aws/sqs.js';
+import { derivedCanonicalId } from './core/identity.js';
 import { systemClock } from './core/ports.js';
 import { createRouteHandler } from './handlers/route-handler.js';
 import { type DepsWith, type Env, required, requiredJson } from './wiring-base.js';
@@ -20,7 +20,7 @@ export function routeHandlerFromEnv(env: Env, shared: DepsWith<'sqs' | 'dynamo'>
   return createRouteHandler({
     ...shared,
     clock: shared.clock ?? systemClock,
-    newId: randomUUID,
+    canonicalIdFor: derivedCanonicalId,
     state: stateStore(env, shared),
     deliveryQueues: new SqsDeliveryQueues(
       shared.sqs,

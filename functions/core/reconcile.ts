@@ -3,6 +3,7 @@ import type { Entity, FlowConfig, SourceConfig, SwitchyardConfig } from './confi
 import { forDestination } from './destination-version.js';
 import { FatalError } from './errors.js';
 import { contentHash } from './hashing.js';
+import { type CanonicalIdFor, derivedCanonicalId, findKnownRecord } from './identity.js';
 import type { DeliveryMessage, Envelope } from './messages.js';
 import { routedEntry } from './ops.js';
 import { fetchPage, type RestPollSource, readPages, type SourceApiDeps } from './poll.js';
@@ -342,6 +343,12 @@ export interface ReconcileDeps extends SourceApiDeps {
   readonly deliveryQueues?: DeliveryQueues;
   /** Where a repair's sends are recorded. */
   readonly audit?: AuditTrail;
+  /**
+   * The ids route founds entities under, to find the hub's copy of a listed record.
+   *
+   * @default derivedCanonicalId - what route uses in Lambda and locally
+   */
+  readonly canonicalIdFor?: CanonicalIdFor;
 }
 
 export class ReconcileError extends Error {
@@ -398,8 +405,14 @@ export async function reconcileFlow(
     }
   }
   for (const record of items.values()) {
-    const id = await deps.state.getXref(record.source, flow.entity, record.sourceId);
-    const canonical = id ? await deps.state.getCanonical(flow.entity, id) : undefined;
+    const known = await findKnownRecord(
+      deps.state,
+      deps.canonicalIdFor ?? derivedCanonicalId,
+      record.source,
+      flow.entity,
+      record.sourceId,
+    );
+    const canonical = known?.item;
     if (canonical) canonicals.set(canonical.id, canonical);
     const mappings: Record<string, DeliveryMapping | undefined> = {};
     if (canonical)

@@ -4,6 +4,7 @@ import { type Entity, OWNED_WITH, type SwitchyardConfig } from './config.js';
 import { consumedVersion, forDestination } from './destination-version.js';
 import { FatalError, type QuarantineReason } from './errors.js';
 import { stableStringify } from './hashing.js';
+import { type CanonicalIdFor, findKnownRecord, type KnownRecord } from './identity.js';
 import type { DeliveryMessage, Envelope, SourceRecord } from './messages.js';
 import type { CanonicalItem, Clock, DeliveryQueues, Log, StateStore, Telemetry } from './ports.js';
 
@@ -14,8 +15,12 @@ export interface RouteDeps {
   readonly telemetry: Telemetry;
   readonly clock: Clock;
   readonly log: Log;
-  readonly newId: () => string;
+  /** The id a record founds its entity under (production: {@link derivedCanonicalId}). */
+  readonly canonicalIdFor: CanonicalIdFor;
 }
+
+/** The record's entity as the hub knows it, read at most once per record per route. */
+type Known = () => Promise<KnownRecord | undefined>;
 
 /** A (flow, destination) pair: the unit G3 accounts for. */
 export interface Lane {
@@ -98,14 +103,13 @@ function validate(
  */
 async function validateUpdate(
   record: SourceRecord,
-  source: string,
   deps: RouteDeps,
+  known: Known,
 ): Promise<ReturnType<typeof validate>> {
   const disabled = deps.config.validation.disabledRules;
   const alone = validate(record, disabled);
   if (alone.ok || record.deleted) return alone;
-  const known = await deps.state.getXref(source, record.entity, record.sourceId);
-  const current = known ? await deps.state.getCanonical(record.entity, known) : undefined;
+  const current = (await known())?.item;
   if (!current || current.deleted) return alone;
   // What the hub holds, in the version this update speaks, so the two merge field by field.
   const held = convert(record.entity, current.data, current.schemaVersion ?? 1, record.schemaVersion ?? 1);
@@ -151,13 +155,18 @@ function ownedFields(
 async function mergeCanonical(
   record: SourceRecord,
   source: string,
-  canonicalId: string,
+  resolved: ResolvedId,
   data: Record<string, unknown>,
   deps: RouteDeps,
 ): Promise<CanonicalItem | 'stale'> {
   const latest = CONTRACTS[record.entity].version;
+  const canonicalId = resolved.id;
   for (let attempt = 1; attempt <= MAX_MERGE_ATTEMPTS; attempt++) {
-    const current = await deps.state.getCanonical(record.entity, canonicalId);
+    // The first attempt uses what resolving the id just read; the write is conditional on it anyway.
+    const current =
+      attempt === 1 && resolved.current !== 'unread'
+        ? resolved.current
+        : await deps.state.getCanonical(record.entity, canonicalId);
     const applied = current?.versions[source];
     if (applied !== undefined && record.version < applied) return 'stale';
     // The store holds the newest schema version; an item written before it is upgraded as it is read.
@@ -210,25 +219,44 @@ export function naturalKey(
   return undefined;
 }
 
+/** The canonical id of a record, with what the store held there when it was resolved. */
+interface ResolvedId {
+  readonly id: string;
+  /** The canonical item as read while resolving; 'unread' when resolving did not read it. */
+  readonly current: CanonicalItem | undefined | 'unread';
+  /** The record was new and founded its entity under its derived id. */
+  readonly founded?: true;
+}
+
 /**
- * The canonical id for a source record. Known (system, id) pairs resolve through the xref. On first
- * sight, the natural key is claimed before the xref, both with conditional writes, so the Stripe and
- * the Shopify copy of one customer become one entity even when they arrive at the same moment.
+ * The canonical id for a source record. A known record resolves through its derived id or its xref
+ * (findKnownRecord). On first sight, the natural key is claimed with the record's derived id: won,
+ * the record founds the entity under that id and needs no xref (every route of it derives the same
+ * id); lost, it joins the entity that holds the key through an xref claim. Both claims are
+ * conditional writes, so the Stripe and the Shopify copy of one customer become one entity even when
+ * they arrive at the same moment.
  */
 async function resolveCanonicalId(
   record: SourceRecord,
   source: string,
   data: Readonly<Record<string, unknown>>,
   deps: RouteDeps,
-): Promise<string> {
-  const existing = await deps.state.getXref(source, record.entity, record.sourceId);
-  if (existing) return existing;
+  known: Known,
+): Promise<ResolvedId> {
+  const found = await known();
+  if (found) return { id: found.id, current: found.item };
+  const derived = deps.canonicalIdFor(source, record.entity, record.sourceId);
   const key = record.deleted ? undefined : naturalKey(record.entity, source, data);
-  const candidate = key ? await deps.state.claimNaturalKey(record.entity, key, deps.newId()) : deps.newId();
-  const id = await deps.state.claimXref(source, record.entity, record.sourceId, candidate);
-  // Another route of this record claimed the xref first with another id: the natural key must follow
-  // it, or the next system's copy would land on an id that never becomes an entity.
-  if (key && id !== candidate) await deps.state.repointNaturalKey(record.entity, key, candidate, id);
+  const owner = key ? await deps.state.claimNaturalKey(record.entity, key, derived) : derived;
+  let id = owner;
+  if (owner !== derived) {
+    id = await deps.state.claimXref(source, record.entity, record.sourceId, owner);
+    // Another route of this record claimed the xref first with another id: the natural key must
+    // follow it, or the next system's copy would land on an id that never becomes an entity.
+    if (key && id !== owner) await deps.state.repointNaturalKey(record.entity, key, owner, id);
+    if (await deps.state.getCanonical(record.entity, derived))
+      await reportSplitRecord(record, source, derived, id, deps);
+  }
   if (record.entity === 'customer' && typeof data.phone === 'string' && typeof data.name === 'string') {
     // Same phone and name under another email may be the same person, or a family sharing a line:
     // not safe to merge, so it is reported.
@@ -245,7 +273,38 @@ async function resolveCanonicalId(
       deps.telemetry.count('possibleDuplicate', { source });
     }
   }
-  return id;
+  // A founded entity is new unless a concurrent route of the record got there first, which the
+  // conditional create in mergeCanonical finds out; a joined entity has to be read.
+  return id === derived ? { id, current: undefined, founded: true } : { id, current: 'unread' };
+}
+
+/**
+ * Two versions of one new record routed at the same moment with different emails, one of them held by
+ * another entity, can found an entity under the derived id and join the other one: the hub reads the
+ * derived one from then on. Rare, and not safe to merge blindly, so it is reported as a possible
+ * duplicate for a person to decide. The joiner looks for the founded item after its xref claim and
+ * the founder for an xref after its canonical write, so whatever the interleaving one of them sees
+ * the other (one read each, on a record's first route only).
+ */
+async function reportSplitRecord(
+  record: SourceRecord,
+  source: string,
+  derived: string,
+  joined: string,
+  deps: RouteDeps,
+): Promise<void> {
+  deps.log.warn('One record reached two entities in a race', {
+    entity: record.entity,
+    ids: [derived, joined],
+  });
+  await deps.state.putPossibleDuplicate({
+    entity: record.entity,
+    ids: [derived, joined],
+    reason: 'one source record routed into two entities at once',
+    source,
+    seenAt: deps.clock.now(),
+  });
+  deps.telemetry.count('possibleDuplicate', { source });
 }
 
 /**
@@ -286,7 +345,18 @@ export async function routeEnvelope(
         refs: { ...(record.data.refs as object | undefined), [envelope.source]: record.sourceId },
       },
     };
-    const checked = await validateUpdate(withRef, envelope.source, deps);
+    let lookup: Promise<KnownRecord | undefined> | undefined;
+    const known: Known = () => {
+      lookup ??= findKnownRecord(
+        deps.state,
+        deps.canonicalIdFor,
+        envelope.source,
+        record.entity,
+        record.sourceId,
+      );
+      return lookup;
+    };
+    const checked = await validateUpdate(withRef, deps, known);
     if (!checked.ok) {
       await deps.state.putQuarantine({
         stage: 'route',
@@ -311,9 +381,15 @@ export async function routeEnvelope(
       record.schemaVersion ?? 1,
       CONTRACTS[record.entity].version,
     );
-    const canonicalId = await resolveCanonicalId(record, envelope.source, upgraded, deps);
+    const resolved = await resolveCanonicalId(record, envelope.source, upgraded, deps, known);
+    const canonicalId = resolved.id;
     const data = ownedFields(deps.config, record.entity, envelope.source, upgraded, deps.telemetry);
-    const merged = await mergeCanonical(record, envelope.source, canonicalId, data, deps);
+    const merged = await mergeCanonical(record, envelope.source, resolved, data, deps);
+    if (resolved.founded && merged !== 'stale') {
+      const linked = await deps.state.getXref(envelope.source, record.entity, record.sourceId);
+      if (linked !== undefined && linked !== canonicalId)
+        await reportSplitRecord(record, envelope.source, canonicalId, linked, deps);
+    }
     const ref = {
       entity: record.entity,
       sourceId: record.sourceId,

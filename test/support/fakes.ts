@@ -130,6 +130,25 @@ export class ManualClock implements Clock {
 }
 
 /** Deterministic ids: `${prefix}-1`, `${prefix}-2`, ... */
+/**
+ * Canonical ids as route derives them (one per source record, the same on every route of it), but
+ * readable: `cust-1`, `cust-2`, ... in the order records are first seen.
+ */
+export function canonicalIdSequence(
+  prefix = 'cust',
+): (source: string, entity: string, sourceId: string) => string {
+  const next = idSequence(prefix);
+  const ids = new Map<string, string>();
+  return (source, entity, sourceId) => {
+    const key = `${entity}\u0000${source}\u0000${sourceId}`;
+    const known = ids.get(key);
+    if (known !== undefined) return known;
+    const id = next();
+    ids.set(key, id);
+    return id;
+  };
+}
+
 export function idSequence(prefix = 'cust'): () => string {
   let n = 0;
   return () => {

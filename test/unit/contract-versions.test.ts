@@ -18,7 +18,7 @@ import { downgradeCustomerV2, mergeCustomer, upgradeCustomerV1 } from '../../fun
 import { LATEST_SCHEMA_VERSION } from '../../functions/model/versions.js';
 import { baseConfigInput, testConfig } from '../support/config.js';
 import {
-  idSequence,
+  canonicalIdSequence,
   ManualClock,
   MemoryDeliveryQueues,
   MemoryLog,
@@ -228,7 +228,7 @@ describe('route converts per destination', () => {
       telemetry: new MemoryTelemetry(),
       clock: new ManualClock(),
       log: new MemoryLog(),
-      newId: idSequence('cust'),
+      canonicalIdFor: canonicalIdSequence('cust'),
     };
     return { state, queues, deps };
   };

@@ -24,9 +24,9 @@ import {
   sqsRecord,
 } from '../support/events.js';
 import {
+  canonicalIdSequence,
   type FetchCall,
   fakeFetch,
-  idSequence,
   jsonResponse,
   ManualClock,
   MemoryDeliveryQueues,
@@ -76,7 +76,7 @@ describe('createRouteHandler', () => {
       logger,
       telemetry,
       clock,
-      newId: idSequence('cust'),
+      canonicalIdFor: canonicalIdSequence('cust'),
       state,
       deliveryQueues: queues,
       visibility,

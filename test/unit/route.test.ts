@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SwitchyardConfig } from '../../functions/core/config.js';
 import { loadConfig } from '../../functions/core/config-schema.js';
 import { FatalError, TransientError } from '../../functions/core/errors.js';
@@ -6,7 +6,7 @@ import type { DeliveryMessage } from '../../functions/core/messages.js';
 import { type RouteDeps, routeEnvelope } from '../../functions/core/route.js';
 import { STRIPE_SECRET_NAME, testConfig } from '../support/config.js';
 import {
-  idSequence,
+  canonicalIdSequence,
   ManualClock,
   MemoryDeliveryQueues,
   MemoryLog,
@@ -24,10 +24,10 @@ let telemetry: MemoryTelemetry;
 let log: MemoryLog;
 let clock: ManualClock;
 let config: SwitchyardConfig;
-let newId: () => string;
+let canonicalIdFor: (source: string, entity: string, sourceId: string) => string;
 
 function deps(): RouteDeps {
-  return { config, state, deliveryQueues: queues, telemetry, clock, log, newId };
+  return { config, state, deliveryQueues: queues, telemetry, clock, log, canonicalIdFor };
 }
 
 let inboundMessages = 0;
@@ -53,7 +53,7 @@ beforeEach(() => {
   log = new MemoryLog();
   clock = new ManualClock();
   config = testConfig();
-  newId = idSequence('cust');
+  canonicalIdFor = canonicalIdSequence('cust');
 });
 
 describe('routeEnvelope', () => {
@@ -108,7 +108,10 @@ describe('routeEnvelope', () => {
       { ...common, destination: 'crm' },
       { ...common, destination: 'erp' },
     ]);
-    expect(state.xrefs.get(`stripe#customer#${CUSTOMER}`)).toBe('cust-1');
+    // The record founded its entity under its derived id: the canonical item is the link, no xref item.
+    expect(state.xrefs.size).toBe(0);
+    expect(state.calls.claimXref).toBe(0);
+    expect(state.naturalKeys.get('customer#email:jenny.rosen@example.com')).toBe('cust-1');
     expect(state.canonical.get('customer#cust-1')).toMatchObject({
       versions: { stripe: V1 },
       refs: { stripe: CUSTOMER },
@@ -317,6 +320,7 @@ describe('routeEnvelope', () => {
 
     it('re-forwards a provider retry of the same event, as a message of its own', async () => {
       await route({ eventId: 'evt_same', created: V1 }, 'stripe', 'inbound-a');
+      const claimsAfterFirst = state.calls.claimNaturalKey;
       await route({ eventId: 'evt_same', created: V1 }, 'stripe', 'inbound-b');
       const [first, , again] = queues.sent;
       // Same content, so deliver skips it as a duplicate (and counts it); only the inbound message differs.
@@ -324,7 +328,8 @@ describe('routeEnvelope', () => {
       expect(first?.routedFrom).toBe('inbound-a');
       // Nothing new, so nothing written: a duplicate costs reads only.
       expect(state.calls.putCanonical).toBe(1);
-      expect(state.calls.claimXref).toBe(1);
+      expect(state.calls.claimXref).toBe(0);
+      expect(state.calls.claimNaturalKey).toBe(claimsAfterFirst);
     });
 
     it('turns a deletion into a tombstone carrying only the refs', async () => {
@@ -343,15 +348,16 @@ describe('routeEnvelope', () => {
   });
 
   describe('cross-reference', () => {
-    it('moves the natural key along when another route of the same record won the xref (no orphaned id)', async () => {
+    it('gives both emails of a new customer routed at once the one derived id (no orphaned id)', async () => {
       // A created and an updated event of one new customer, with different emails, routed at once.
       await Promise.all([
         route({ eventId: 'evt_a', email: 'first@example.com', created: V1 }),
         route({ eventId: 'evt_b', email: 'second@example.com', created: V1 + 1 }),
       ]);
-      const ids = new Set(state.xrefs.values());
-      expect(ids.size).toBe(1);
-      for (const id of state.naturalKeys.values()) expect(ids.has(id)).toBe(true);
+      expect(state.xrefs.size).toBe(0);
+      expect([...state.canonical.keys()]).toEqual(['customer#cust-1']);
+      expect(state.naturalKeys.get('customer#email:first@example.com')).toBe('cust-1');
+      expect(state.naturalKeys.get('customer#email:second@example.com')).toBe('cust-1');
     });
 
     it('ends with one canonical id when two routes of the same new customer race', async () => {
@@ -359,13 +365,13 @@ describe('routeEnvelope', () => {
         route({ eventId: 'evt_a', created: V1 }),
         route({ eventId: 'evt_b', type: 'customer.updated', created: V1 + 1, name: 'Jenny R.' }),
       ]);
-      // Both saw no xref and both tried to claim one: the race really happened.
-      expect(state.calls.claimXref).toBe(2);
+      // Both saw nothing and both claimed the email: the race really happened (each read the xref
+      // twice: looking the record up, and checking no concurrent version joined another entity).
+      expect(state.calls.getXref).toBe(4);
+      expect(state.calls.claimXref).toBe(0);
       // And both tried to create the canonical item: one write lost and was merged again on a re-read.
       expect(state.calls.putCanonical).toBe(3);
-      expect(state.xrefs.size).toBe(1);
-      const ids = new Set(queues.sent.map((m) => m.id));
-      expect(ids).toEqual(new Set([state.xrefs.get(`stripe#customer#${CUSTOMER}`)]));
+      expect(new Set(queues.sent.map((m) => m.id))).toEqual(new Set(['cust-1']));
       expect(state.canonical.size).toBe(1);
       // Whatever the interleaving, the newer version wins and nothing is lost.
       const canonical = [...state.canonical.values()][0];
@@ -374,10 +380,98 @@ describe('routeEnvelope', () => {
       for (const outcome of [...a.lanes, ...b.lanes]) expect(['enqueued', 'skipped']).toContain(outcome.kind);
     });
 
-    it('reuses the canonical id already claimed for the source id', async () => {
+    it('joins the entity that holds the email through an xref, and finds it by the xref after', async () => {
+      state.naturalKeys.set('customer#email:jenny.rosen@example.com', 'shop-entity');
       await route({ created: V1 });
-      await route({ type: 'customer.updated', created: V1 + 5 });
+      expect(state.xrefs.get(`stripe#customer#${CUSTOMER}`)).toBe('shop-entity');
+      await route({ type: 'customer.updated', created: V1 + 5, name: 'Jenny R.' });
+      expect(new Set(queues.sent.map((m) => m.id))).toEqual(new Set(['shop-entity']));
+      expect(state.canonical.get('customer#shop-entity')?.data.name).toBe('Jenny R.');
       expect(state.calls.claimXref).toBe(1);
+      expect(state.possibleDuplicates).toEqual([]);
+    });
+
+    it('finds a record linked by an xref before ids were derived (a hub upgraded in place)', async () => {
+      await route({ created: V1 });
+      const [item] = [...state.canonical.values()];
+      if (!item) throw new Error('no canonical item');
+      // As an earlier Switchyard left it: a random id, found through the xref item.
+      state.canonical.clear();
+      state.canonical.set('customer#legacy-id', { ...item, id: 'legacy-id' });
+      state.xrefs.set(`stripe#customer#${CUSTOMER}`, 'legacy-id');
+      await route({ type: 'customer.updated', created: V1 + 5, name: 'Jenny R.' });
+      expect(queues.sent.at(-1)?.id).toBe('legacy-id');
+      expect([...state.canonical.keys()]).toEqual(['customer#legacy-id']);
+      expect(state.canonical.get('customer#legacy-id')?.data.name).toBe('Jenny R.');
+    });
+
+    it('reports the split from the founding route when the joining one wrote its xref in between', async () => {
+      const getXref = state.getXref.bind(state);
+      // The lookup saw no xref; by the founder's check after its write, a concurrent version had joined.
+      vi.spyOn(state, 'getXref')
+        .mockImplementationOnce(getXref)
+        .mockImplementationOnce(async () => 'shop-entity');
+      await route({ created: V1 });
+      expect(state.possibleDuplicates).toEqual([
+        expect.objectContaining({
+          ids: ['cust-1', 'shop-entity'],
+          reason: 'one source record routed into two entities at once',
+        }),
+      ]);
+    });
+
+    it('reports the split from the joining route when the founding one wrote first', async () => {
+      state.naturalKeys.set('customer#email:jenny.rosen@example.com', 'shop-entity');
+      const getCanonical = state.getCanonical.bind(state);
+      const founded = {
+        entity: 'customer',
+        id: 'cust-1',
+        data: {},
+        versions: { stripe: V1 },
+        refs: {},
+        revision: 1,
+        deleted: false,
+        updatedAt: 0,
+      } as const;
+      // The lookup missed the derived id; by the joiner's check, a concurrent version had founded it.
+      vi.spyOn(state, 'getCanonical')
+        .mockImplementationOnce(getCanonical)
+        .mockImplementationOnce(async () => founded);
+      await route({ created: V1 });
+      expect(state.xrefs.get(`stripe#customer#${CUSTOMER}`)).toBe('shop-entity');
+      expect(state.possibleDuplicates).toEqual([
+        expect.objectContaining({
+          ids: ['cust-1', 'shop-entity'],
+          reason: 'one source record routed into two entities at once',
+        }),
+      ]);
+    });
+
+    it('reports a record that reached two entities in a race (a new email held by another entity)', async () => {
+      state.naturalKeys.set('customer#email:second@example.com', 'shop-entity');
+      await Promise.all([
+        route({ eventId: 'evt_a', email: 'first@example.com', created: V1 }),
+        route({ eventId: 'evt_b', email: 'second@example.com', created: V1 + 1 }),
+      ]);
+      const entities = new Set(queues.sent.map((m) => m.id));
+      expect(entities).toEqual(new Set(['cust-1', 'shop-entity']));
+      expect(state.possibleDuplicates).toContainEqual(
+        expect.objectContaining({
+          ids: ['cust-1', 'shop-entity'],
+          reason: 'one source record routed into two entities at once',
+        }),
+      );
+      expect(telemetry.counts.filter((c) => c.metric === 'possibleDuplicate').length).toBe(
+        state.possibleDuplicates.length,
+      );
+    });
+
+    it('finds a founded record again by its derived id and claims nothing', async () => {
+      await route({ created: V1 });
+      const claims = state.calls.claimNaturalKey;
+      await route({ type: 'customer.updated', created: V1 + 5 });
+      expect(state.calls.claimNaturalKey).toBe(claims);
+      expect(state.calls.claimXref).toBe(0);
       expect(new Set(queues.sent.map((m) => m.id))).toEqual(new Set(['cust-1']));
     });
   });
@@ -450,4 +544,8 @@ describe('partial updates (a source that sends only what changed)', () => {
     ]);
     expect(sentTo('crm')).toEqual([]);
   });
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
 });
