@@ -262,16 +262,14 @@ async function resolveCanonicalId(
     // not safe to merge, so it is reported.
     const lookalike = `phone-name:${data.phone}|${data.name.trim().toLowerCase()}`;
     const other = await deps.state.claimNaturalKey(record.entity, lookalike, id);
-    if (other !== id) {
-      await deps.state.putPossibleDuplicate({
-        entity: record.entity,
-        ids: [other, id],
-        reason: 'same phone and name, different email',
+    if (other !== id)
+      await reportPossibleDuplicate(
+        record,
         source,
-        seenAt: deps.clock.now(),
-      });
-      deps.telemetry.count('possibleDuplicate', { source });
-    }
+        [other, id],
+        'same phone and name, different email',
+        deps,
+      );
   }
   // A founded entity is new unless a concurrent route of the record got there first, which the
   // conditional create in mergeCanonical finds out; a joined entity has to be read.
@@ -297,10 +295,26 @@ async function reportSplitRecord(
     entity: record.entity,
     ids: [derived, joined],
   });
+  await reportPossibleDuplicate(
+    record,
+    source,
+    [derived, joined],
+    'one source record routed into two entities at once',
+    deps,
+  );
+}
+
+async function reportPossibleDuplicate(
+  record: SourceRecord,
+  source: string,
+  ids: readonly [string, string],
+  reason: string,
+  deps: RouteDeps,
+): Promise<void> {
   await deps.state.putPossibleDuplicate({
     entity: record.entity,
-    ids: [derived, joined],
-    reason: 'one source record routed into two entities at once',
+    ids: [...ids],
+    reason,
     source,
     seenAt: deps.clock.now(),
   });
