@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { BatchWriteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { loadConfig } from '../functions/core/config-schema.js';
 import { contentHash, sha256Hex } from '../functions/core/hashing.js';
+import { derivedCanonicalId } from '../functions/core/identity.js';
 import { naturalKey } from '../functions/core/route.js';
 import { type CrmDestination, startCrmDestination } from '../local/demo/crm-destination.js';
 import { demoCustomer, stripeCustomerEvent } from '../local/demo/stripe-sender.js';
@@ -86,14 +87,16 @@ async function startHub(label: string, entities: number): Promise<Hub> {
   return { label, entities, runtime, crm, counter, invocations, dir };
 }
 
-const seedId = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
 const seedSourceId = (i: number) => `cus_seed${String(i).padStart(7, '0')}`;
+/** The id route founds a new Stripe customer under (functions/core/identity.ts). */
+const seedId = (i: number) => derivedCanonicalId('stripe', 'customer', seedSourceId(i));
 const seedEmail = (i: number) => `seed.${i}@example.com`;
 const seedName = (i: number) => `Seed Customer ${i}`;
 
 /**
  * Writes `count` entities straight into the state table, each as the hub itself would have left
- * it (xref, email and phone+name natural keys, canonical record, CRM mapping), modeled on an
+ * it (email and phone+name natural keys, the canonical record at the derived id, CRM mapping; no
+ * xref, as for every record that founded its entity), modeled on an
  * entity that went through the pipeline first.
  */
 async function seed(hub: Hub, load: LoadGenerator): Promise<{ items: number; seconds: number }> {
@@ -109,9 +112,9 @@ async function seed(hub: Hub, load: LoadGenerator): Promise<{ items: number; sec
   await runtime.settle(60_000);
   const get = async (pk: string, sk: string) =>
     (await runtime.dynamo.send(new GetCommand({ TableName: table, Key: { pk, sk } }))).Item;
-  const xref = await get('XREF#stripe#customer#cus_template', 'XREF');
-  const canonical = await get(`customer#${xref?.canonicalId}`, 'CANONICAL');
-  const mapping = await get(`customer#${xref?.canonicalId}`, 'MAP#crm');
+  const templateId = derivedCanonicalId('stripe', 'customer', 'cus_template');
+  const canonical = await get(`customer#${templateId}`, 'CANONICAL');
+  const mapping = await get(`customer#${templateId}`, 'MAP#crm');
   if (!canonical || !mapping) throw new Error('The template entity did not reach the state table');
   const template = canonical.data as Record<string, unknown>;
 
@@ -126,7 +129,6 @@ async function seed(hub: Hub, load: LoadGenerator): Promise<{ items: number; sec
       refs: { stripe: sourceId },
     };
     const out: Record<string, unknown>[] = [
-      { pk: `XREF#stripe#customer#${sourceId}`, sk: 'XREF', canonicalId: id },
       {
         ...canonical,
         pk: `customer#${id}`,
