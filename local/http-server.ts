@@ -25,6 +25,14 @@ export interface HubServerOptions {
   readonly pollNow?: (source: string) => Promise<unknown>;
   /** The operator API under /_switchyard/ops/ (quarantine, backfill, quality). */
   readonly ops?: OpsRoutes;
+  /**
+   * Which AWS front door the webhook route stands in for (`api.ingress`): the HTTP API routes POST
+   * only and hands over `{source}`; a function URL passes any method and only the raw path, so the
+   * ingest handler checks both itself.
+   *
+   * @default 'http-api'
+   */
+  readonly ingress?: 'http-api' | 'function-url';
 }
 
 const WEBHOOK_PATH = /^\/webhooks\/([^/]+)\/?$/;
@@ -65,7 +73,12 @@ async function readBody(req: IncomingMessage, limit: number): Promise<{ body: Bu
 }
 
 /** The request as API Gateway's HTTP API (payload 2.0) hands it to the ingest function. */
-export function apiGatewayEvent(req: IncomingMessage, source: string, body: Buffer): APIGatewayProxyEventV2 {
+export function apiGatewayEvent(
+  req: IncomingMessage,
+  source: string,
+  body: Buffer,
+  ingress: 'http-api' | 'function-url' = 'http-api',
+): APIGatewayProxyEventV2 {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
@@ -74,13 +87,14 @@ export function apiGatewayEvent(req: IncomingMessage, source: string, body: Buff
   headers['x-forwarded-proto'] ??= 'http';
   const url = new URL(req.url ?? '/', 'http://localhost');
   const now = Date.now();
+  const routeKey = ingress === 'function-url' ? '$default' : 'POST /webhooks/{source}';
   return {
     version: '2.0',
-    routeKey: 'POST /webhooks/{source}',
+    routeKey,
     rawPath: url.pathname,
     rawQueryString: url.search.replace(/^\?/, ''),
     headers,
-    pathParameters: { source },
+    ...(ingress === 'function-url' ? {} : { pathParameters: { source } }),
     requestContext: {
       accountId: '000000000000',
       apiId: 'local',
@@ -95,7 +109,7 @@ export function apiGatewayEvent(req: IncomingMessage, source: string, body: Buff
         userAgent: headers['user-agent'] ?? '',
       },
       requestId: randomUUID(),
-      routeKey: 'POST /webhooks/{source}',
+      routeKey,
       stage: '$default',
       time: new Date(now).toISOString(),
       timeEpoch: now,
@@ -157,7 +171,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HubSer
   if (options.console && (await handleConsole(req, res, path, options.console, options.host))) return;
   const webhook = WEBHOOK_PATH.exec(path);
   if (webhook) {
-    if (req.method !== 'POST') {
+    if (req.method !== 'POST' && options.ingress !== 'function-url') {
       return sendJson(
         res,
         405,
@@ -190,7 +204,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HubSer
         message: 'The source name is not valid percent-encoding',
       });
     }
-    const result = await options.invokeIngest(apiGatewayEvent(req, source, body));
+    const result = await options.invokeIngest(apiGatewayEvent(req, source, body, options.ingress));
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
     res.writeHead(result.statusCode ?? 200, { ...SECURITY_HEADERS, ...headers });

@@ -10,6 +10,7 @@ import type { SwitchyardConfig } from '../functions/core/config.js';
 import type { PollResult } from '../functions/core/poll.js';
 import { type Clock, type SecretStore, systemClock } from '../functions/core/ports.js';
 import { deriveTopology, type EnvRef, type FunctionSpec, type Topology } from '../functions/core/topology.js';
+import { webhookSource } from '../functions/handlers/ingest-handler.js';
 import type { PollEvent } from '../functions/handlers/poll-handler.js';
 import type { ReconcileEvent, ReconcileSummary } from '../functions/handlers/reconcile-handler.js';
 import {
@@ -390,9 +391,10 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
     host: options.host ?? '127.0.0.1',
     port: options.port ?? 3000,
     maxBodyBytes: config.limits.maxBodyBytes,
+    ingress: config.api.ingress,
     invokeIngest: async (event) => {
       const result = await ingest(event, lambdaContext(`${topology.name}-ingest`, ingestSpec.timeoutSeconds));
-      trace.ingest(event.pathParameters?.source ?? '', result.statusCode ?? 200, result.body);
+      trace.ingest(webhookSource(event), result.statusCode ?? 200, result.body);
       return result;
     },
     stats,
