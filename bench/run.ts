@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- --quick] [-- --only=ingest,pipeline,cold,scale]`: issue 8's measurements, each
  * against a baseline run in this same process on this same machine. Prints a table and writes
- * bench/results.json.
+ * bench/results.json (with --only, bench/results.<sections>.json, so the last whole run stays on record).
  *
  *   1. ingest    signed webhooks into the local runtime vs a bare node:http + HMAC + SendMessage server
  *   2. pipeline  end to end (webhook -> CRM simulator), then the cost workloads (new, updates, 50%
@@ -234,7 +234,9 @@ async function main(): Promise<void> {
     ...(cold ? { coldStart: cold } : {}),
     ...(scale ? { scale } : {}),
   };
-  await writeFile(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+  // A run of some sections only must not replace the record of the last whole run.
+  const file = onlyArg ? `results.${[...only].join('-')}.json` : 'results.json';
+  await writeFile(new URL(`./${file}`, import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 
   const out = [
     `Switchyard bench (${results.mode}), ${results.date}\n${machine}, Node ${process.version}; ${seconds.total} s`,
@@ -247,7 +249,7 @@ async function main(): Promise<void> {
       ['', 'measured', ''],
       targets.map((t): Row => [t.target, t.measured, t.met ? 'met' : 'SHORT']),
     ),
-    '\nwritten to bench/results.json',
+    `\nwritten to bench/${file}`,
   ];
   console.log(out.join('\n'));
 }
