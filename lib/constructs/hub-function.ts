@@ -3,14 +3,13 @@ import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Alias, Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { bundledConfigDefine } from '../../functions/core/bundled-config.js';
 import type { SwitchyardConfig } from '../../functions/core/config.js';
 import type { EnvRef, FunctionSpec } from '../../functions/core/topology.js';
-import { ESM_REQUIRE_SHIM } from './bundling.js';
+import { hubBundling } from './bundling.js';
 import { toRetentionDays } from './log-retention.js';
 import { acknowledge } from './nag.js';
 
@@ -83,8 +82,9 @@ export interface HubFunctionProps {
  *
  * - Runtime: Node.js 24 (`Runtime.NODEJS_24_X`), on arm64 (Graviton: cheaper per GB-second).
  * - Code: `spec.entry` bundled by the local esbuild (never Docker), as ESM (`index.mjs`) with a
- *   `createRequire` banner for CommonJS dependencies, minified, with source maps (without the
- *   sources inlined, to keep the bundle small) and `NODE_OPTIONS=--enable-source-maps`, so stack
+ *   `createRequire` banner for CommonJS dependencies, minified (class and function names kept:
+ *   errors are named after their class), with source maps (without the sources inlined, to keep
+ *   the bundle small) and `NODE_OPTIONS=--enable-source-maps`, so stack
  *   traces point at the TypeScript. The AWS SDK v3 is left out: the runtime provides it. The
  *   config goes in already validated, as JSON (see {@link HubFunctionProps.config}).
  * - Memory and timeout: from the spec.
@@ -138,16 +138,7 @@ export class HubFunction extends NodejsFunction {
         ...resolveEnvironment(scope, spec, props.resources),
         NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: {
-        format: OutputFormat.ESM,
-        banner: ESM_REQUIRE_SHIM,
-        mainFields: ['module', 'main'],
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        define: bundledConfigDefine(props.config),
-        forceDockerBundling: false,
-      },
+      bundling: hubBundling(props.config),
     });
     this.spec = spec;
     this.live = new Alias(this, 'Live', {

@@ -83,4 +83,17 @@ describe('the config bundled into the Lambdas', () => {
     };
     expect(runtime.base.config).toEqual(config);
   });
+
+  it('keeps error names through minification: a bundled entry without its environment says MissingEnvironmentError', async () => {
+    const config = loadConfig(userConfig);
+    await mkdir(OUT, { recursive: true });
+    const outfile = `${OUT}/route.mjs`;
+    await build({ ...lambdaEsbuildOptions(`${ROOT}functions/route.ts`, outfile, config) });
+    expect(process.env.STATE_TABLE_NAME).toBeUndefined();
+    // The name is a log field and the reason dimension of failure metrics, so it must survive.
+    await expect(import(`${pathToFileURL(outfile).href}?${Date.now()}`)).rejects.toMatchObject({
+      name: 'MissingEnvironmentError',
+      message: expect.stringMatching(/^Environment variable [A-Z_]+ is not set$/),
+    });
+  });
 });
