@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { WEBHOOK_PATH } from '../functions/handlers/ingest-handler.js';
 import type { ConsoleApi } from './console/api.js';
 import { handleConsole, operatorRefusal } from './console/http.js';
 import type { OpsRoutes } from './ops-routes.js';
@@ -35,7 +36,6 @@ export interface HubServerOptions {
   readonly ingress?: 'http-api' | 'function-url';
 }
 
-const WEBHOOK_PATH = /^\/webhooks\/([^/]+)\/?$/;
 const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
   'cache-control': 'no-store',

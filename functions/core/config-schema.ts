@@ -14,6 +14,9 @@ import {
 import { ConfigError } from './errors.js';
 import { redactValue } from './redact.js';
 
+/** The HTTP API's stage throttling when the config sets none: generous for webhooks, protects ingest. */
+export const DEFAULT_API_THROTTLE = { rateLimit: 50, burstLimit: 100 } as const;
+
 const endpointUrl = z
   .url({ protocol: /^https?$/ })
   .refine((value) => {
@@ -298,8 +301,8 @@ export const configSchema = z.strictObject({
       /** HTTP API only: stage-wide throttling, requests per second and burst. */
       throttle: z
         .strictObject({
-          rateLimit: z.number().int().min(1).max(10_000).default(50),
-          burstLimit: z.number().int().min(1).max(5_000).default(100),
+          rateLimit: z.number().int().min(1).max(10_000).default(DEFAULT_API_THROTTLE.rateLimit),
+          burstLimit: z.number().int().min(1).max(5_000).default(DEFAULT_API_THROTTLE.burstLimit),
         })
         .prefault({}),
       /** Per-source throttling of its route, when one provider needs more (or less) room than the rest. */
@@ -315,7 +318,9 @@ export const configSchema = z.strictObject({
     })
     .superRefine((api, ctx) => {
       const functionUrl = api.ingress === 'function-url';
-      const throttled = api.throttle.rateLimit !== 50 || api.throttle.burstLimit !== 100;
+      const throttled =
+        api.throttle.rateLimit !== DEFAULT_API_THROTTLE.rateLimit ||
+        api.throttle.burstLimit !== DEFAULT_API_THROTTLE.burstLimit;
       // Settings of the other front door would be silently ignored: say so instead.
       if (functionUrl && throttled) {
         ctx.addIssue({

@@ -28,7 +28,8 @@ export function callerUrl(event: APIGatewayProxyEventV2, headers: Record<string,
   return `${scheme}://${host}${event.rawPath}${event.rawQueryString ? `?${event.rawQueryString}` : ''}`;
 }
 
-const WEBHOOK_PATH = /^\/webhooks\/([^/]+)\/?$/;
+/** `/webhooks/<source>`, the one path webhooks are posted to (also the local front door's route). */
+export const WEBHOOK_PATH = /^\/webhooks\/([^/]+)\/?$/;
 
 /**
  * The source a webhook is for: the HTTP API route's `{source}`, or, behind a function URL (which has

@@ -13,14 +13,15 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { DEFAULT_API_THROTTLE } from '../../functions/core/config-schema.js';
 import type { RouteSpec } from '../../functions/core/topology.js';
 import { acknowledge } from './nag.js';
 
 /**
- * Default stage throttling when none is given: generous for webhook traffic, low enough to protect
- * the ingest function. The stack passes the config's `api.throttle`, whose defaults are the same.
+ * Default stage throttling when none is given: the config's `api.throttle` default, which the stack
+ * passes.
  */
-export const DEFAULT_THROTTLE: Required<ThrottleSettings> = { burstLimit: 100, rateLimit: 50 };
+export const DEFAULT_THROTTLE: Required<ThrottleSettings> = { ...DEFAULT_API_THROTTLE };
 
 export interface IngestApiProps {
   /** The webhook routes, from the topology: one `POST /webhooks/{source}` per source. */

@@ -348,6 +348,12 @@ describe('routeEnvelope', () => {
   });
 
   describe('cross-reference', () => {
+    /** What route reports when one source record reached the founded cust-1 and shop's entity. */
+    const SPLIT_REPORT = expect.objectContaining({
+      ids: ['cust-1', 'shop-entity'],
+      reason: 'one source record routed into two entities at once',
+    });
+
     it('gives both emails of a new customer routed at once the one derived id (no orphaned id)', async () => {
       // A created and an updated event of one new customer, with different emails, routed at once.
       await Promise.all([
@@ -412,12 +418,7 @@ describe('routeEnvelope', () => {
         .mockImplementationOnce(getXref)
         .mockImplementationOnce(async () => 'shop-entity');
       await route({ created: V1 });
-      expect(state.possibleDuplicates).toEqual([
-        expect.objectContaining({
-          ids: ['cust-1', 'shop-entity'],
-          reason: 'one source record routed into two entities at once',
-        }),
-      ]);
+      expect(state.possibleDuplicates).toEqual([SPLIT_REPORT]);
     });
 
     it('reports the split from the joining route when the founding one wrote first', async () => {
@@ -439,12 +440,7 @@ describe('routeEnvelope', () => {
         .mockImplementationOnce(async () => founded);
       await route({ created: V1 });
       expect(state.xrefs.get(`stripe#customer#${CUSTOMER}`)).toBe('shop-entity');
-      expect(state.possibleDuplicates).toEqual([
-        expect.objectContaining({
-          ids: ['cust-1', 'shop-entity'],
-          reason: 'one source record routed into two entities at once',
-        }),
-      ]);
+      expect(state.possibleDuplicates).toEqual([SPLIT_REPORT]);
     });
 
     it('reports a record that reached two entities in a race (a new email held by another entity)', async () => {
@@ -455,12 +451,7 @@ describe('routeEnvelope', () => {
       ]);
       const entities = new Set(queues.sent.map((m) => m.id));
       expect(entities).toEqual(new Set(['cust-1', 'shop-entity']));
-      expect(state.possibleDuplicates).toContainEqual(
-        expect.objectContaining({
-          ids: ['cust-1', 'shop-entity'],
-          reason: 'one source record routed into two entities at once',
-        }),
-      );
+      expect(state.possibleDuplicates).toContainEqual(SPLIT_REPORT);
       expect(telemetry.counts.filter((c) => c.metric === 'possibleDuplicate').length).toBe(
         state.possibleDuplicates.length,
       );
