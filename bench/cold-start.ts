@@ -36,7 +36,8 @@ const SECRETS = {
 /**
  * Runs in the fresh Node process. Before the clock starts it points the process at the bench's
  * stand-ins (`*.localhost` queue hosts to 127.0.0.1, the config's example.com URLs to the local
- * CRM and ERP); then it times `import()` of the bundle and the first invocation.
+ * CRM and ERP); then it times `import()` of the bundle (how the Lambda runtime loads a handler file,
+ * whatever its module format) and the first invocation.
  */
 const HARNESS = `import dns from 'node:dns';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -105,7 +106,7 @@ export interface ColdStartResults {
 }
 
 function contributors(metafile: Metafile): Record<string, number> {
-  const output = Object.entries(metafile.outputs).find(([file]) => file.endsWith('.mjs'))?.[1];
+  const output = Object.entries(metafile.outputs).find(([file]) => file.endsWith('.js'))?.[1];
   const byPackage: Record<string, number> = {};
   for (const [input, { bytesInOutput }] of Object.entries(output?.inputs ?? {})) {
     const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
@@ -119,20 +120,20 @@ function contributors(metafile: Metafile): Record<string, number> {
   );
 }
 
-/** esbuild as NodejsFunction runs it (hub-function.ts): ESM, minified, external source map, @aws-sdk/* external. */
+/** esbuild as NodejsFunction runs it (hub-function.ts): CommonJS, minified, external source map, @aws-sdk/* external. */
 async function bundle(
   name: string,
   entry: string,
   config: SwitchyardConfig,
 ): Promise<BundleFigures & { file: string }> {
-  const outfile = join(OUT, name, 'index.mjs');
+  const outfile = join(OUT, name, 'index.js');
   const result = await build(lambdaEsbuildOptions(join(ROOT, entry), outfile, config));
   if (!result.metafile) throw new Error(`esbuild wrote no metafile for ${entry}`);
   const sizes = Object.entries(result.metafile.outputs);
   return {
     file: outfile,
     entry,
-    bytes: sizes.find(([file]) => file.endsWith('.mjs'))?.[1].bytes ?? 0,
+    bytes: sizes.find(([file]) => file.endsWith('.js'))?.[1].bytes ?? 0,
     sourceMapBytes: sizes.find(([file]) => file.endsWith('.map'))?.[1].bytes ?? 0,
     topContributors: contributors(result.metafile),
   };
@@ -220,13 +221,26 @@ function sqsEvent(queueArn: string, body: string, groupId?: string) {
   };
 }
 
+/**
+ * `BENCH_CPU_PROF=<dir>` writes a V8 CPU profile of every fresh process there (for finding where a
+ * cold start goes; the figures of such a run are not comparable, the profiler slows every process).
+ */
+const PROFILE_ARGS = process.env.BENCH_CPU_PROF
+  ? ['--cpu-prof', '--cpu-prof-interval=200', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+  : [];
+
 function run(file: string, args: string[], env: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    execFile(process.execPath, [file, ...args], { env, maxBuffer: 16 * 1024 * 1024 }, (error) => {
-      if (error) reject(error);
-      else resolve(performance.now() - started);
-    });
+    execFile(
+      process.execPath,
+      [...PROFILE_ARGS, file, ...args],
+      { env, maxBuffer: 16 * 1024 * 1024 },
+      (error) => {
+        if (error) reject(error);
+        else resolve(performance.now() - started);
+      },
+    );
   });
 }
 
@@ -242,6 +256,9 @@ export async function benchColdStart(options: {
   await mkdir(OUT, { recursive: true });
   const harness = join(OUT, 'harness.mjs');
   await writeFile(harness, HARNESS);
+  // A Lambda asset is the bundle alone, with no package.json: `index.js` is CommonJS there. Here it
+  // sits under the project's `"type": "module"`, so this says what the asset directory would.
+  await writeFile(join(OUT, 'package.json'), '{ "type": "commonjs" }\n');
   const entries: Record<string, string> = {
     ingest: 'functions/ingest.ts',
     route: 'functions/route.ts',
@@ -490,7 +507,7 @@ export async function benchColdStart(options: {
     ];
     return {
       method: [
-        'Bundles: esbuild as NodejsFunction runs it in lib/constructs/hub-function.ts (ESM, minified, target node24, external source map without sources, createRequire banner, @aws-sdk/* external); sizes from the metafile, kB = 1000 bytes.',
+        'Bundles: esbuild as NodejsFunction runs it in lib/constructs/hub-function.ts (CommonJS, minified, target node24, external source map without sources, @aws-sdk/* external); sizes from the metafile, kB = 1000 bytes.',
         `Cold start: ${runs} fresh \`node\` processes per function (${process.version}, NODE_OPTIONS=--enable-source-maps as deployed), round-robin across functions; medians. initAndFirst = import() of the bundle (module init: config validation, SDK clients) + the first invocation; process = spawn to exit.`,
         'First invocations: ingest a signed Stripe webhook (secret from a local Secrets Manager stand-in, SendMessage to fauxqs); route a new customer (dynalite + SendMessageBatch); deliver a new record to the CRM simulator (token from Secrets Manager); poll one ERP page; hello world logs a line and sends one SQS message.',
         'The @aws-sdk/* packages load from node_modules (in Lambda the runtime provides them): the same for every bundle, hello world included.',

@@ -1,4 +1,7 @@
 import { type MetadataJson, parsePhoneNumberFromString } from 'libphonenumber-js/core';
+import { regionNames } from './country-codes.js';
+// The country codes of ICU, written at build time (scripts/country-codes.ts says why).
+import countryCodesJson from './country-codes.json' with { type: 'json' };
 // libphonenumber-js's min metadata without display formats (scripts/phone-metadata.ts says why).
 import phoneMetadataJson from './phone-metadata.json' with { type: 'json' };
 
@@ -39,27 +42,18 @@ const COUNTRY_ALIASES: Record<string, string> = {
   VIETNAM: 'VN',
 };
 
-/** Region codes ICU names that are not countries (unions, groupings, private use). */
-const NOT_COUNTRIES = new Set(['EU', 'EZ', 'UN', 'QO', 'XA', 'XB', 'ZZ']);
-
+const countryCodes: ReadonlySet<string> = new Set(countryCodesJson);
 let countryNames: Map<string, string> | undefined;
-let countryCodes: Set<string> | undefined;
-/** English region names to codes, built once from the runtime's own ICU data (no table to maintain). */
+
+/** English country names to codes, built from the runtime's ICU on the first name (no table to maintain). */
 function countriesByName(): Map<string, string> {
   if (countryNames) return countryNames;
+  const names = regionNames();
   countryNames = new Map();
-  const names = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'none' });
-  for (let a = 65; a <= 90; a++) {
-    for (let b = 65; b <= 90; b++) {
-      const code = String.fromCharCode(a, b);
-      const name = names.of(code)?.toUpperCase();
-      if (!name || name === code || name === 'UNKNOWN REGION' || NOT_COUNTRIES.has(code)) continue;
-      // Deprecated and reserved codes canonicalize to another (UK -> GB, DD -> DE, FX -> FR).
-      if (Intl.getCanonicalLocales(`und-${code}`)[0] !== `und-${code}`) continue;
-      if (!countryNames.has(name)) countryNames.set(name, code);
-    }
+  for (const code of countryCodes) {
+    const name = names.of(code)?.toUpperCase();
+    if (name && !countryNames.has(name)) countryNames.set(name, code);
   }
-  countryCodes = new Set(countryNames.values());
   return countryNames;
 }
 
@@ -67,10 +61,10 @@ function countriesByName(): Map<string, string> {
 export function normalizeCountry(value: string): string | undefined {
   const key = value.trim().toUpperCase().replace(/\s+/g, ' ');
   if (key === '') return undefined;
-  const byName = countriesByName();
   const alias = COUNTRY_ALIASES[key];
   if (alias) return alias;
-  if (/^[A-Z]{2}$/.test(key)) return countryCodes?.has(key) ? key : undefined;
+  if (/^[A-Z]{2}$/.test(key)) return countryCodes.has(key) ? key : undefined;
+  const byName = countriesByName();
   return byName.get(key) ?? byName.get(key.replace(/^THE /, ''));
 }
 

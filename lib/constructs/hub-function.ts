@@ -81,8 +81,8 @@ export interface HubFunctionProps {
  * {@link FunctionSpec}, so all of them share these defaults:
  *
  * - Runtime: Node.js 24 (`Runtime.NODEJS_24_X`), on arm64 (Graviton: cheaper per GB-second).
- * - Code: `spec.entry` bundled by the local esbuild (never Docker), as ESM (`index.mjs`) with a
- *   `createRequire` banner for CommonJS dependencies, minified (class and function names kept:
+ * - Code: `spec.entry` bundled by the local esbuild (never Docker), as CommonJS (`index.js`: the
+ *   runtime's SDK is CommonJS, see bundling.ts), minified (class and function names kept:
  *   errors are named after their class), with source maps (without the sources inlined, to keep
  *   the bundle small) and `NODE_OPTIONS=--enable-source-maps`, so stack
  *   traces point at the TypeScript. The AWS SDK v3 is left out: the runtime provides it. The

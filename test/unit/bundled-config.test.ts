@@ -71,7 +71,7 @@ describe('the config bundled into the Lambdas', () => {
   it('is what a built function runs with: functions/runtime.ts bundled as HubFunction bundles it', async () => {
     const config = loadConfig(userConfig);
     await mkdir(OUT, { recursive: true });
-    const outfile = `${OUT}/runtime.mjs`;
+    const outfile = `${OUT}/runtime.cjs`;
     const result = await build({ ...lambdaEsbuildOptions(`${ROOT}functions/runtime.ts`, outfile, config) });
     const inputs = Object.keys(result.metafile?.inputs ?? {});
     // Neither the schema nor zod is in the bundle: the config arrives validated.
@@ -87,7 +87,7 @@ describe('the config bundled into the Lambdas', () => {
   it('keeps error names through minification: a bundled entry without its environment says MissingEnvironmentError', async () => {
     const config = loadConfig(userConfig);
     await mkdir(OUT, { recursive: true });
-    const outfile = `${OUT}/route.mjs`;
+    const outfile = `${OUT}/route.cjs`;
     await build({ ...lambdaEsbuildOptions(`${ROOT}functions/route.ts`, outfile, config) });
     expect(process.env.STATE_TABLE_NAME).toBeUndefined();
     // The name is a log field and the reason dimension of failure metrics, so it must survive.

@@ -14,15 +14,17 @@ async function bundle(kind: string) {
   const result = await build({
     ...lambdaEsbuildOptions(
       `${ROOT}functions/${kind}.ts`,
-      `/tmp/switchyard-bundle-test/${kind}/index.mjs`,
+      `/tmp/switchyard-bundle-test/${kind}/index.js`,
       CONFIG,
     ),
     write: false,
   });
-  const js = result.outputFiles.find((file) => file.path.endsWith('.mjs'));
+  const js = result.outputFiles.find((file) => file.path.endsWith('.js'));
   const output = Object.values(result.metafile?.outputs ?? {}).find((o) => o.entryPoint !== undefined);
   if (!js || !output) throw new Error(`esbuild produced no bundle for ${kind}`);
-  const sdk = [...new Set([...js.text.matchAll(/from\s*"(@aws-sdk\/[a-z0-9-]+)"/g)].map((m) => m[1]))].sort();
+  const sdk = [
+    ...new Set([...js.text.matchAll(/require\("(@aws-sdk\/[a-z0-9-]+)"\)/g)].map((m) => m[1])),
+  ].sort();
   return { bytes: output.bytes, inputs: Object.keys(output.inputs), sdk };
 }
 

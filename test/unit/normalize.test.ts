@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
+import { icuCountryCodes } from '../../functions/model/country-codes.js';
 import { validateCustomer } from '../../functions/model/customer.js';
 import {
   minorDigits,
@@ -56,6 +58,21 @@ describe('normalizers', () => {
 
   it.each(['Atlantis', 'EU', 'ZZ', 'DD', 'XX', ''])('country %j is not a country', (raw) => {
     expect(normalizeCountry(raw)).toBeUndefined();
+  });
+
+  it("reads codes from country-codes.json, which is this Node's ICU (run npm run country-codes)", async () => {
+    const committed = JSON.parse(
+      await readFile(new URL('../../functions/model/country-codes.json', import.meta.url), 'utf8'),
+    ) as string[];
+    const codes = icuCountryCodes();
+    expect(codes.length).toBeGreaterThan(240);
+    expect(committed).toEqual(codes);
+    // Every code ICU knows is accepted, and so is the name ICU gives it.
+    const names = new Intl.DisplayNames(['en'], { type: 'region' });
+    for (const code of codes) {
+      expect(normalizeCountry(code.toLowerCase())).toBe(code);
+      expect(normalizeCountry(names.of(code) ?? '')).toBe(code);
+    }
   });
 
   it.each([
