@@ -74,6 +74,10 @@ export async function deliverMessage(message: DeliveryMessage, deps: DeliverDeps
   const flow = deps.flows?.find((f) => f.name === message.flow);
   if (flow && !deliversLive(flow, message)) return shadowMessage(message, deps);
   const hash = messageHash(message);
+  // The token (cached per container) is read alongside the mapping, not after it; a message that
+  // turns out to be a skip does not wait for it, and a failed read fails only the messages that send.
+  const token = bearerToken(deps);
+  token.catch(() => undefined);
   const mapping = await deps.state.getMapping(destination, message.entity, message.id);
   const revision = Math.max(mapping?.revision ?? 0, message.revision ?? 0) || undefined;
   const reason = skipReason(message, hash, mapping);
@@ -94,14 +98,14 @@ export async function deliverMessage(message: DeliveryMessage, deps: DeliverDeps
   if (reason) return { kind: 'skipped', reason };
 
   const key = idempotencyKey(destination, message.entity, message.id, message.source, message.version, hash);
-  const token = await bearerToken(deps);
+  const bearer = await token;
   const result = await deps.connector.deliver({
     message,
     entity: message.entity,
     idempotencyKey: key,
     destination: deps.destination,
     ...(mapping ? { mapping } : {}),
-    ...(token === undefined ? {} : { token }),
+    ...(bearer === undefined ? {} : { token: bearer }),
     fetch: deps.fetch,
   });
   const destinationId = result.destinationId ?? mapping?.destinationId;
@@ -138,6 +142,10 @@ export async function deliverMessage(message: DeliveryMessage, deps: DeliverDeps
 async function shadowMessage(message: DeliveryMessage, deps: DeliverDeps): Promise<DeliverOutcome> {
   const { destinationName: destination } = deps;
   const hash = messageHash(message);
+  // The token (cached per container) is read alongside the mapping, not after it; a message that
+  // turns out to be a skip does not wait for it, and a failed read fails only the messages that send.
+  const token = bearerToken(deps);
+  token.catch(() => undefined);
   const mapping = await deps.state.getMapping(destination, message.entity, message.id);
   const shadow = await deps.state.getShadow(message.flow, destination, message.entity, message.id);
   const held: Held | undefined = shadow ?? mapping;

@@ -124,9 +124,14 @@ export async function fetchPage(
 export async function readPages(
   source: RestPollSource,
   first: URL,
-  deps: SourceApiDeps & { readonly started: number; readonly budgetMs: number },
+  deps: SourceApiDeps & {
+    readonly started: number;
+    readonly budgetMs: number;
+    /** The auth headers, when the caller has read them already (pollSource reads them with the cursor). */
+    readonly headers?: Record<string, string>;
+  },
 ): Promise<{ items: unknown[]; pages: number; morePages: boolean }> {
-  const headers = await authHeaders(source, deps);
+  const headers = deps.headers ?? (await authHeaders(source, deps));
   const items: unknown[] = [];
   let url: string | undefined = first.toString();
   let pages = 0;
@@ -186,13 +191,18 @@ export async function pollSource(sourceName: string, deps: PollDeps): Promise<Po
     return { kind: 'leased' };
   }
   try {
-    const cursor = await deps.state.getCursor(sourceName);
+    // The token read does not depend on the cursor: both round trips at once.
+    const [cursor, headers] = await Promise.all([
+      deps.state.getCursor(sourceName),
+      authHeaders(source, deps),
+    ]);
     const from = cursor ?? (source.initialCursor ? Date.parse(source.initialCursor) : 0);
     const since = new Date(Math.max(0, from - source.lookbackSeconds * 1000)).toISOString();
     const first = new URL(source.url);
     first.searchParams.set(source.cursorParam, since);
     const { items, pages, morePages } = await readPages(source, first, {
       ...deps,
+      headers,
       started,
       budgetMs: deps.pagingBudgetMs ?? DEFAULT_PAGING_BUDGET_MS,
     });

@@ -226,6 +226,8 @@ interface ResolvedId {
   readonly current: CanonicalItem | undefined | 'unread';
   /** The record was new and founded its entity under its derived id. */
   readonly founded?: true;
+  /** The hub had never seen the record: it founded or joined an entity just now. */
+  readonly firstSight?: true;
 }
 
 /**
@@ -257,23 +259,30 @@ async function resolveCanonicalId(
     if (await deps.state.getCanonical(record.entity, derived))
       await reportSplitRecord(record, source, derived, id, deps);
   }
-  if (record.entity === 'customer' && typeof data.phone === 'string' && typeof data.name === 'string') {
-    // Same phone and name under another email may be the same person, or a family sharing a line:
-    // not safe to merge, so it is reported.
-    const lookalike = `phone-name:${data.phone}|${data.name.trim().toLowerCase()}`;
-    const other = await deps.state.claimNaturalKey(record.entity, lookalike, id);
-    if (other !== id)
-      await reportPossibleDuplicate(
-        record,
-        source,
-        [other, id],
-        'same phone and name, different email',
-        deps,
-      );
-  }
   // A founded entity is new unless a concurrent route of the record got there first, which the
   // conditional create in mergeCanonical finds out; a joined entity has to be read.
-  return id === derived ? { id, current: undefined, founded: true } : { id, current: 'unread' };
+  return id === derived
+    ? { id, current: undefined, founded: true, firstSight: true }
+    : { id, current: 'unread', firstSight: true };
+}
+
+/**
+ * Same phone and name under another email may be the same person, or a family sharing a line: not
+ * safe to merge, so it is reported. Claimed on a record's first route only; it decides nothing the
+ * canonical write depends on, so the route runs it alongside (PendingChecks).
+ */
+async function claimLookalike(
+  record: SourceRecord,
+  source: string,
+  data: Readonly<Record<string, unknown>>,
+  id: string,
+  deps: RouteDeps,
+): Promise<void> {
+  if (record.entity !== 'customer' || typeof data.phone !== 'string' || typeof data.name !== 'string') return;
+  const lookalike = `phone-name:${data.phone}|${data.name.trim().toLowerCase()}`;
+  const other = await deps.state.claimNaturalKey(record.entity, lookalike, id);
+  if (other !== id)
+    await reportPossibleDuplicate(record, source, [other, id], 'same phone and name, different email', deps);
 }
 
 /**
@@ -322,6 +331,30 @@ async function reportPossibleDuplicate(
 }
 
 /**
+ * A record's first-sight checks (its look-alike claim, the founder's split-record check), started as
+ * soon as they can be and awaited with the enqueue: a failure is held, not left unhandled, until
+ * {@link settle} throws it.
+ */
+class PendingChecks {
+  private readonly pending: Promise<void>[] = [];
+  private failure: { readonly error: unknown } | undefined;
+
+  push(check: Promise<void>): void {
+    this.pending.push(
+      check.catch((error: unknown) => {
+        this.failure ??= { error };
+      }),
+    );
+  }
+
+  /** Waits for every check; throws the first failure. */
+  async settle(): Promise<void> {
+    await Promise.all(this.pending);
+    if (this.failure) throw this.failure.error;
+  }
+}
+
+/**
  * Route: event to canonical records, validated, linked, merged and fanned out to one FIFO message
  * per flow destination. Throws FatalError (quarantine the envelope) or anything else (retry).
  */
@@ -346,100 +379,117 @@ export async function routeEnvelope(
   const outcomes: LaneOutcome[] = [];
   const quarantine: { reasons: readonly QuarantineReason[]; lanes: readonly Lane[] }[] = [];
   const messages: DeliveryMessage[] = [];
+  const checks = new PendingChecks();
   let anyLane = false;
-  for (const record of records) {
-    const lanes = lanesFor(deps.config, envelope.source, record.entity);
-    if (lanes.length === 0) continue;
-    anyLane = true;
-    // Every record carries its source reference, whether its connector set it or a mapping did not.
-    const withRef: SourceRecord = {
-      ...record,
-      data: {
-        ...record.data,
-        refs: { ...(record.data.refs as object | undefined), [envelope.source]: record.sourceId },
-      },
-    };
-    let lookup: Promise<KnownRecord | undefined> | undefined;
-    const known: Known = () => {
-      lookup ??= findKnownRecord(
-        deps.state,
-        deps.canonicalIdFor,
-        envelope.source,
+  try {
+    for (const record of records) {
+      const lanes = lanesFor(deps.config, envelope.source, record.entity);
+      if (lanes.length === 0) continue;
+      anyLane = true;
+      // Every record carries its source reference, whether its connector set it or a mapping did not.
+      const withRef: SourceRecord = {
+        ...record,
+        data: {
+          ...record.data,
+          refs: { ...(record.data.refs as object | undefined), [envelope.source]: record.sourceId },
+        },
+      };
+      let lookup: Promise<KnownRecord | undefined> | undefined;
+      const known: Known = () => {
+        lookup ??= findKnownRecord(
+          deps.state,
+          deps.canonicalIdFor,
+          envelope.source,
+          record.entity,
+          record.sourceId,
+        );
+        return lookup;
+      };
+      const checked = await validateUpdate(withRef, deps, known);
+      if (!checked.ok) {
+        await deps.state.putQuarantine({
+          stage: 'route',
+          source: envelope.source,
+          eventId: envelope.eventId,
+          entity: record.entity,
+          recordId: record.sourceId,
+          lanes,
+          reasons: checked.reasons,
+          payload: envelope,
+          quarantinedAt: deps.clock.now(),
+        });
+        quarantine.push({ reasons: checked.reasons, lanes });
+        const ref = { entity: record.entity, sourceId: record.sourceId, version: record.version };
+        for (const lane of lanes)
+          outcomes.push({ lane, record: ref, kind: 'quarantined', reasons: checked.reasons });
+        continue;
+      }
+      const upgraded = convert(
         record.entity,
-        record.sourceId,
+        checked.data,
+        record.schemaVersion ?? 1,
+        CONTRACTS[record.entity].version,
       );
-      return lookup;
-    };
-    const checked = await validateUpdate(withRef, deps, known);
-    if (!checked.ok) {
-      await deps.state.putQuarantine({
-        stage: 'route',
-        source: envelope.source,
-        eventId: envelope.eventId,
+      const resolved = await resolveCanonicalId(record, envelope.source, upgraded, deps, known);
+      const canonicalId = resolved.id;
+      const data = ownedFields(deps.config, record.entity, envelope.source, upgraded, deps.telemetry);
+      // First-sight checks report, they decide nothing after them: they run alongside the rest.
+      if (resolved.firstSight)
+        checks.push(claimLookalike(record, envelope.source, upgraded, canonicalId, deps));
+      const merged = await mergeCanonical(record, envelope.source, resolved, data, deps);
+      if (resolved.founded && merged !== 'stale') {
+        // The founder's half of the split-record check must follow its canonical write.
+        checks.push(
+          deps.state.getXref(envelope.source, record.entity, record.sourceId).then(async (linked) => {
+            if (linked !== undefined && linked !== canonicalId)
+              await reportSplitRecord(record, envelope.source, canonicalId, linked, deps);
+          }),
+        );
+      }
+      const ref = {
         entity: record.entity,
-        recordId: record.sourceId,
-        lanes,
-        reasons: checked.reasons,
-        payload: envelope,
-        quarantinedAt: deps.clock.now(),
-      });
-      quarantine.push({ reasons: checked.reasons, lanes });
-      const ref = { entity: record.entity, sourceId: record.sourceId, version: record.version };
-      for (const lane of lanes)
-        outcomes.push({ lane, record: ref, kind: 'quarantined', reasons: checked.reasons });
-      continue;
-    }
-    const upgraded = convert(
-      record.entity,
-      checked.data,
-      record.schemaVersion ?? 1,
-      CONTRACTS[record.entity].version,
-    );
-    const resolved = await resolveCanonicalId(record, envelope.source, upgraded, deps, known);
-    const canonicalId = resolved.id;
-    const data = ownedFields(deps.config, record.entity, envelope.source, upgraded, deps.telemetry);
-    const merged = await mergeCanonical(record, envelope.source, resolved, data, deps);
-    if (resolved.founded && merged !== 'stale') {
-      const linked = await deps.state.getXref(envelope.source, record.entity, record.sourceId);
-      if (linked !== undefined && linked !== canonicalId)
-        await reportSplitRecord(record, envelope.source, canonicalId, linked, deps);
-    }
-    const ref = {
-      entity: record.entity,
-      sourceId: record.sourceId,
-      version: record.version,
-      id: canonicalId,
-    };
-    if (merged === 'stale') {
-      deps.log.info('Skipped a stale update', {
-        entity: record.entity,
-        id: canonicalId,
-        version: record.version,
-      });
-      for (const lane of lanes) outcomes.push({ lane, record: ref, kind: 'skipped', reason: 'stale' });
-      continue;
-    }
-    for (const lane of lanes) {
-      outcomes.push({ lane, record: ref, kind: 'enqueued' });
-      messages.push({
-        v: 1,
-        flow: lane.flow,
-        destination: lane.destination,
-        entity: record.entity,
-        id: canonicalId,
-        source: envelope.source,
         sourceId: record.sourceId,
         version: record.version,
-        deleted: record.deleted,
-        ...forDestination(deps.config, lane.destination, merged),
-        eventId: envelope.eventId,
-        receivedAt: envelope.receivedAt,
-        routedFrom,
-        revision: merged.revision,
-      });
+        id: canonicalId,
+      };
+      if (merged === 'stale') {
+        deps.log.info('Skipped a stale update', {
+          entity: record.entity,
+          id: canonicalId,
+          version: record.version,
+        });
+        for (const lane of lanes) outcomes.push({ lane, record: ref, kind: 'skipped', reason: 'stale' });
+        continue;
+      }
+      for (const lane of lanes) {
+        outcomes.push({ lane, record: ref, kind: 'enqueued' });
+        messages.push({
+          v: 1,
+          flow: lane.flow,
+          destination: lane.destination,
+          entity: record.entity,
+          id: canonicalId,
+          source: envelope.source,
+          sourceId: record.sourceId,
+          version: record.version,
+          deleted: record.deleted,
+          ...forDestination(deps.config, lane.destination, merged),
+          eventId: envelope.eventId,
+          receivedAt: envelope.receivedAt,
+          routedFrom,
+          revision: merged.revision,
+        });
+      }
     }
+  } catch (error) {
+    // The route fails and is retried whole; the checks it started finish first, and a failure of
+    // theirs is logged (this error is the one that decides the retry).
+    await checks.settle().catch((secondary: unknown) => {
+      deps.log.warn('A split-record check failed as the route failed', { error: String(secondary) });
+    });
+    throw error;
   }
-  if (messages.length > 0) await deps.deliveryQueues.send(messages);
+  await Promise.all([messages.length > 0 ? deps.deliveryQueues.send(messages) : undefined, checks.settle()]);
   return anyLane
     ? { lanes: outcomes, quarantine }
     : { lanes: [], unrouted: { kind: 'skipped', reason: 'no_flow' }, quarantine: [] };

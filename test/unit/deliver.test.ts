@@ -214,6 +214,21 @@ describe('deliverMessage', () => {
       expect(calls).toHaveLength(1);
     });
 
+    it('skips a duplicate even when the token cannot be read, and fails a send that needs it', async () => {
+      const { deps, calls } = crm();
+      await deliverMessage(message(), deps);
+      // The token is read alongside the mapping; a skip does not depend on it.
+      secrets.values[CRM_TOKEN_NAME] = ['not', 'a', 'token'];
+      expect(await deliverMessage(message({ eventId: 'evt_retry' }), deps)).toEqual({
+        kind: 'skipped',
+        reason: 'duplicate',
+      });
+      const changed = message({ version: V1 + 1, data: { ...message().data, name: 'Jenny R.' } });
+      const error = await failure(deliverMessage(changed, deps));
+      expect(error.message).toMatch(/must be a string or an object with a "token" string/);
+      expect(calls).toHaveLength(1);
+    });
+
     it('skips a stale version that arrives after a newer one', async () => {
       const { deps, calls } = crm();
       await deliverMessage(message({ version: V1 + 60, data: { ...message().data, name: 'Newer' } }), deps);

@@ -457,6 +457,40 @@ describe('routeEnvelope', () => {
       );
     });
 
+    it('reports two new customers with one phone and name under different emails, and merges neither', async () => {
+      const person = { name: 'Jenny Rosen', phone: '+14155550123', created: V1 };
+      await route({ ...person, customerId: 'cus_a', email: 'jenny@example.com' });
+      await route({ ...person, customerId: 'cus_b', email: 'j.rosen@example.com', name: ' jenny rosen ' });
+      expect(new Set(queues.sent.map((m) => m.id))).toEqual(new Set(['cust-1', 'cust-2']));
+      expect(state.possibleDuplicates).toEqual([
+        expect.objectContaining({
+          ids: ['cust-1', 'cust-2'],
+          reason: 'same phone and name, different email',
+          source: 'stripe',
+        }),
+      ]);
+      // A later update of either claims nothing again, so it reports nothing again.
+      await route({ ...person, customerId: 'cus_b', email: 'j.rosen@example.com', created: V1 + 5 });
+      expect(state.possibleDuplicates).toHaveLength(1);
+    });
+
+    it("fails the route if the founder's split check cannot read (retried, not swallowed)", async () => {
+      const getXref = state.getXref.bind(state);
+      vi.spyOn(state, 'getXref')
+        .mockImplementationOnce(getXref)
+        .mockRejectedValueOnce(new TransientError('state table throttled'));
+      await expect(route({ created: V1 })).rejects.toThrow('state table throttled');
+    });
+
+    it('fails with its own error when the canonical write fails, after the checks it started', async () => {
+      vi.spyOn(state, 'putCanonical').mockRejectedValueOnce(new TransientError('canonical write timed out'));
+      await expect(route({ created: V1 })).rejects.toThrow('canonical write timed out');
+      // The look-alike claim ran alongside the write; the retry finds the claim its own and goes on.
+      await route({ created: V1 });
+      expect(new Set(queues.sent.map((m) => m.id))).toEqual(new Set(['cust-1']));
+      expect(state.possibleDuplicates).toEqual([]);
+    });
+
     it('finds a founded record again by its derived id and claims nothing', async () => {
       await route({ created: V1 });
       const claims = state.calls.claimNaturalKey;
