@@ -3,7 +3,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SwitchyardConfig } from './core/config.js';
 import { ConfigError, MissingEnvironmentError } from './core/errors.js';
-import type { AuditTrail, Clock, SecretStore, Telemetry } from './core/ports.js';
+import type { AuditTrail, Clock, HttpFetch, SecretStore, Telemetry } from './core/ports.js';
 import { prefixedSecrets } from './core/secret-values.js';
 import { SECRETS_PREFIX_ENV } from './core/topology.js';
 
@@ -16,7 +16,7 @@ export interface SharedDeps {
   readonly sqs: SQSClient;
   readonly dynamo: DynamoDBDocumentClient;
   readonly clock?: Clock;
-  readonly fetch?: typeof fetch;
+  readonly fetch?: HttpFetch;
   /** Every stage transition (functions/aws/log-audit-trail.ts in Lambda, a file locally). */
   readonly audit?: AuditTrail;
 }

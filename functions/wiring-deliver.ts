@@ -1,5 +1,6 @@
 import { DynamoBreakerStore } from './aws/dynamo-state-store.js';
 import { SqsDeliveryQueues, SqsMessageVisibility } from './aws/sqs.js';
+import { nodeHttpFetch } from './connectors/node-http.js';
 import { destinationConnector } from './connectors/registry.js';
 import { ConfigError } from './core/errors.js';
 import { systemClock } from './core/ports.js';
@@ -16,7 +17,7 @@ export function deliverHandlerFromEnv(env: Env, shared: SharedDeps) {
   return createDeliverHandler({
     ...shared,
     clock: shared.clock ?? systemClock,
-    fetch: shared.fetch ?? globalThis.fetch,
+    fetch: shared.fetch ?? nodeHttpFetch,
     destinationName,
     destination,
     flows: shared.config.flows,

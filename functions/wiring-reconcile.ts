@@ -1,5 +1,6 @@
 import { DynamoOpsStore } from './aws/dynamo-state-store.js';
 import { SqsDeliveryQueues, SqsInboundQueue } from './aws/sqs.js';
+import { nodeHttpFetch } from './connectors/node-http.js';
 import { systemClock } from './core/ports.js';
 import { createReconcileHandler } from './handlers/reconcile-handler.js';
 import { type Env, required, requiredJson, type SharedDeps } from './wiring-base.js';
@@ -12,7 +13,7 @@ export function reconcileHandlerFromEnv(env: Env, shared: SharedDeps) {
   return createReconcileHandler({
     ...shared,
     clock: shared.clock ?? systemClock,
-    fetch: shared.fetch ?? globalThis.fetch,
+    fetch: shared.fetch ?? nodeHttpFetch,
     state: stateStore(env, shared),
     ops: new DynamoOpsStore(shared.dynamo, required(env, 'STATE_TABLE_NAME')),
     ...(inboundUrl

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { nodeHttpFetch } from '../functions/connectors/node-http.js';
 import { ENTITIES, type Entity } from '../functions/core/config.js';
 import {
   backfillPage,
@@ -174,7 +175,7 @@ export function createOpsRoutes(deps: OpsDeps, auditEntries?: () => readonly Aud
         telemetry: deps.telemetry,
         clock: deps.clock,
         secrets,
-        fetch: deps.fetch ?? globalThis.fetch,
+        fetch: deps.fetch ?? nodeHttpFetch,
         inbound: deps.inbound,
         deliveryQueues: deps.deliveryQueues,
         ...(deps.audit ? { audit: deps.audit } : {}),

@@ -6,9 +6,10 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { DynamoOpsStore, DynamoStateStore, documentClient } from '../functions/aws/dynamo-state-store.js';
 import { SqsDeliveryQueues, SqsInboundQueue } from '../functions/aws/sqs.js';
+import { nodeHttpFetch } from '../functions/connectors/node-http.js';
 import type { SwitchyardConfig } from '../functions/core/config.js';
 import type { PollResult } from '../functions/core/poll.js';
-import { type Clock, type SecretStore, systemClock } from '../functions/core/ports.js';
+import { type Clock, type HttpFetch, type SecretStore, systemClock } from '../functions/core/ports.js';
 import { deriveTopology, type EnvRef, type FunctionSpec, type Topology } from '../functions/core/topology.js';
 import { webhookSource } from '../functions/handlers/ingest-handler.js';
 import type { PollEvent } from '../functions/handlers/poll-handler.js';
@@ -57,7 +58,8 @@ export interface StartRuntimeOptions {
   readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
   /** Long-poll wait of the queue pollers, seconds. */
   readonly pollWaitSeconds?: number;
-  readonly fetch?: typeof fetch;
+  /** Outbound HTTP of the handlers (destinations, polled APIs). @default - nodeHttpFetch, as in Lambda */
+  readonly fetch?: HttpFetch;
   readonly clock?: Clock;
   readonly log?: RuntimeLogger;
   /**
@@ -231,7 +233,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
   }, 6 * 3_600_000);
   auditPruning.unref();
   const trace = new EventTrace();
-  const handlerFetch = trace.wrapFetch((input, init) => (options.fetch ?? globalThis.fetch)(input, init));
+  const handlerFetch = trace.wrapFetch(options.fetch ?? nodeHttpFetch);
   // A fresh logger per execution environment: its appended keys (correlation id) are per invocation.
   const shared = (): SharedDeps => ({
     config,
@@ -421,7 +423,7 @@ export async function startRuntime(options: StartRuntimeOptions): Promise<HubRun
         canonical: stateForOps,
         state: stateForOps,
         // Not the traced fetch: a diff's reads are no event's destination calls.
-        fetch: options.fetch ?? globalThis.fetch,
+        fetch: options.fetch ?? nodeHttpFetch,
         audit,
       },
       () => audit.all(),

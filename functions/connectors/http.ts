@@ -1,4 +1,5 @@
 import { FatalError, TransientError } from '../core/errors.js';
+import type { HttpResponse } from '../core/ports.js';
 import type { DestinationCall, DestinationConnector, HeldRecord, ReadCall } from './types.js';
 
 /** Retry-After as seconds or an HTTP date; undefined when absent or unreadable. */
@@ -34,7 +35,7 @@ async function deliver(call: DestinationCall): Promise<{ destinationId?: string 
     'X-Switchyard-Event-Id': call.message.eventId,
   };
   if (call.token) headers.Authorization = `Bearer ${call.token}`;
-  let response: Response;
+  let response: HttpResponse;
   try {
     response = await call.fetch(call.destination.url, {
       method: 'POST',

@@ -1,4 +1,5 @@
 import { FatalError, TransientError } from '../core/errors.js';
+import type { HttpResponse } from '../core/ports.js';
 import { parseRetryAfter, ReadError } from './http.js';
 import type { DestinationCall, DestinationConnector, HeldRecord, ReadCall } from './types.js';
 
@@ -54,7 +55,7 @@ async function call(
   method: 'POST' | 'PATCH' = 'POST',
 ): Promise<{ status: number; json: Record<string, unknown> }> {
   const base = request.destination.url.replace(/\/+$/, '');
-  let response: Response;
+  let response: HttpResponse;
   try {
     response = await request.fetch(`${base}${path}`, {
       method,

@@ -1,6 +1,6 @@
 import type { DestinationConfig, Entity, SourceConfig } from '../core/config.js';
 import type { DeliveryMessage, Envelope, SourceRecord } from '../core/messages.js';
-import type { DeliveryMapping } from '../core/ports.js';
+import type { DeliveryMapping, HttpFetch } from '../core/ports.js';
 
 /** An inbound webhook as the connector sees it: header names lower-cased, the exact bytes received. */
 export interface WebhookRequest {
@@ -66,7 +66,7 @@ export interface DestinationCall {
   /** What the hub knows the destination holds (its id for the record, if it told us). */
   readonly mapping?: DeliveryMapping;
   readonly token?: string;
-  readonly fetch: typeof fetch;
+  readonly fetch: HttpFetch;
 }
 
 /** What a shadow record needs to know what would be sent: the call, without credentials or I/O. */
@@ -82,7 +82,7 @@ export interface ReadCall {
   /** The body that would be sent (HubSpot finds a contact by the email in it). */
   readonly payload?: unknown;
   readonly token?: string;
-  readonly fetch: typeof fetch;
+  readonly fetch: HttpFetch;
 }
 
 /** The destination's record, in the shape of {@link DestinationConnector.payload}'s body; or none. */

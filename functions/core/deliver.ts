@@ -2,7 +2,7 @@ import type { DestinationConnector } from '../connectors/types.js';
 import type { DestinationConfig, FlowConfig } from './config.js';
 import { contentHash, idempotencyKey } from './hashing.js';
 import type { DeliveryMessage } from './messages.js';
-import type { Clock, DeliveryMapping, Log, SecretStore, StateStore } from './ports.js';
+import type { Clock, DeliveryMapping, HttpFetch, Log, SecretStore, StateStore } from './ports.js';
 import { readToken } from './secret-values.js';
 import { deliversLive, type ShadowDecision } from './shadow.js';
 
@@ -14,7 +14,7 @@ export interface DeliverDeps {
   readonly secrets: SecretStore;
   readonly clock: Clock;
   readonly log: Log;
-  readonly fetch: typeof fetch;
+  readonly fetch: HttpFetch;
   /**
    * The config's flows, for their mode and pilot. A message of a flow not listed (or without
    * flows) is delivered live.

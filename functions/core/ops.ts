@@ -8,6 +8,7 @@ import type {
   CanonicalItem,
   Clock,
   DeliveryQueues,
+  HttpFetch,
   InboundQueue,
   OpsStore,
   SecretStore,
@@ -29,7 +30,7 @@ export interface OpsDeps {
   readonly clock: Clock;
   /** For `shadow diff`, which reads destinations: their tokens and the fetch to call them with. */
   readonly secrets?: SecretStore;
-  readonly fetch?: typeof fetch;
+  readonly fetch?: HttpFetch;
   /** For `shadow diff`: the mappings, so a destination is read by the id it gave the record. */
   readonly mappings?: Pick<StateStore, 'getMapping'>;
   /** For `reconcile`: xrefs, canonical records and mappings. */

@@ -9,6 +9,8 @@ import type { Envelope } from './messages.js';
 import type {
   AuditTrail,
   Clock,
+  HttpFetch,
+  HttpResponse,
   InboundQueue,
   Log,
   PollStateStore,
@@ -27,7 +29,7 @@ export interface PollDeps {
   readonly telemetry: Telemetry;
   readonly clock: Clock;
   readonly log: Log;
-  readonly fetch: typeof fetch;
+  readonly fetch: HttpFetch;
   /** Who holds the lease: unique per invocation. */
   readonly owner: string;
   /** How long a lease lasts; longer than the poll function's timeout. */
@@ -81,7 +83,7 @@ export async function fetchPage(
   headers: Record<string, string>,
   deps: SourceApiDeps,
 ): Promise<{ body: unknown; next?: string }> {
-  let response: Response;
+  let response: HttpResponse;
   try {
     response = await deps.fetch(url, {
       headers: { accept: 'application/json', ...headers },

@@ -190,6 +190,30 @@ export interface Telemetry {
   flush(): void;
 }
 
+/** What an outbound call asks of HTTP: the part of `fetch` the connectors and the poll use. */
+export interface HttpRequestInit {
+  readonly method?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string;
+  /** The hub never follows a redirect (see connectors/http.ts); said so for `fetch`. */
+  readonly redirect?: 'manual';
+  /** Aborts the call, the response body included (a timeout: `AbortSignal.timeout(ms)`). */
+  readonly signal?: AbortSignal;
+}
+
+export interface HttpResponse {
+  readonly status: number;
+  readonly headers: { get(name: string): string | null };
+  text(): Promise<string>;
+}
+
+/**
+ * Outbound HTTP. The global `fetch` satisfies it (tests and tools pass it or a fake); the functions
+ * use functions/connectors/node-http.ts, because Node loads fetch's implementation on its first
+ * call, which measured ~50 ms of every deliver and poll cold start.
+ */
+export type HttpFetch = (url: string, init?: HttpRequestInit) => Promise<HttpResponse>;
+
 export interface Clock {
   now(): number;
 }

@@ -1,4 +1,5 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { HttpFetch } from '../../functions/core/ports.js';
 
 /**
  * What the local runtime saw of one event, stage by stage: the webhook accepted, each route and
@@ -124,12 +125,13 @@ export class EventTrace {
    * Wraps the handlers' fetch: calls that carry an `X-Switchyard-Event-Id` header (the HTTP
    * destination connector sends it) are recorded with their status and duration, never their body.
    */
-  wrapFetch(inner: typeof fetch): typeof fetch {
+  wrapFetch(inner: HttpFetch): HttpFetch {
     return async (input, init) => {
-      const asRequest = input instanceof Request ? input : undefined;
-      const eventId = new Headers(init?.headers ?? asRequest?.headers).get('x-switchyard-event-id');
-      const method = init?.method ?? asRequest?.method ?? 'GET';
-      const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+      const eventId = Object.entries(init?.headers ?? {}).find(
+        ([name]) => name.toLowerCase() === 'x-switchyard-event-id',
+      )?.[1];
+      const method = init?.method ?? 'GET';
+      const url = new URL(input);
       const started = performance.now();
       let status = 0;
       try {
