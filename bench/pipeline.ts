@@ -3,14 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { loadConfig } from '../functions/core/config-schema.js';
 import { startCrmDestination } from '../local/demo/crm-destination.js';
 import { demoCustomer, stripeCustomerEvent, stripeEventId } from '../local/demo/stripe-sender.js';
-import { FileSecretStore } from '../local/file-secrets.js';
-import { silentLogger } from '../local/log.js';
-import { startRuntime } from '../local/runtime.js';
 import type { HubStats } from '../local/stats.js';
 import { AwsCallCounter, type CallCounts } from './aws-call-counter.js';
+import { startBenchHub } from './bench-hub.js';
 import {
   COST_NOTES,
   InvocationLog,
@@ -65,6 +62,8 @@ export interface PipelineResults {
     workloads: Record<Workload, WorkloadResult>;
     /** Per duplicate event only (the second half of duplicates50). */
     duplicateOnly: { switchyard: UsagePerRecord; powertools: UsagePerRecord };
+    /** Write units per new record on a hub with `identity.lookalikes: 'off'` (the `new` workload's kind of events). */
+    newWriteUnitsWithoutLookalikes: number;
     notes: string[];
   };
   targets: TargetCheck[];
@@ -85,32 +84,19 @@ export async function benchPipeline(options: {
   const perWorkload = options.quick ? 200 : 600;
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-bench-pipeline-'));
   const crm = await startCrmDestination({ token: 'bench-token' });
-  const config = loadConfig({
-    name: 'bench',
-    sources: { stripe: { connector: 'stripe', secret: 'bench/stripe' } },
-    destinations: { crm: { connector: 'http', url: crm.url, secret: 'bench/crm', maxConcurrency: 10 } },
-    flows: [{ name: 'customers-to-crm', entity: 'customer', from: ['stripe'], to: ['crm'] }],
-  });
   const counter = new AwsCallCounter();
   const invocations = new InvocationLog();
   let handlerClients: { sqs: SQSClient; dynamodb: DynamoDBClient } | undefined;
-  const runtime = await startRuntime({
-    config,
-    secrets: new FileSecretStore(join(dir, 'none.json'), {
-      'bench/stripe': SECRET,
-      'bench/crm': 'bench-token',
-    }),
+  const runtime = await startBenchHub({
+    name: 'bench',
+    webhookSecret: SECRET,
+    crmUrl: crm.url,
     dataDir: dir,
-    inMemory: true,
-    port: 0,
-    logLevel: 'SILENT',
-    pollWaitSeconds: 1,
-    log: silentLogger,
-    instrumentHandlerClients: (clients) => {
+    instrument: (clients) => {
       handlerClients = clients;
       counter.instrument(clients);
     },
-    onInvocation: (fn, ms, records) => invocations.add(fn, ms, records),
+    invocations,
   });
   const url = `${runtime.url}/webhooks/stripe`;
   const load = LoadGenerator.start();
@@ -318,6 +304,8 @@ export async function benchPipeline(options: {
     const duplicateOnly = { switchyard: perRecord(dupSy), powertools: perRecord(dupPt) };
 
     const newWcu = workloads.new.switchyard.dynamodbUnits.write;
+    const newWcuWithoutLookalikes = await newRecordWritesWithoutLookalikes(crm.url, perWorkload);
+    options.log(`cost new, identity.lookalikes 'off': WCU/record ${newWcuWithoutLookalikes}`);
     const targets = [
       check(
         'duplicates cost no write unit (baseline >= 1)',
@@ -326,6 +314,11 @@ export async function benchPipeline(options: {
           duplicateOnly.powertools.dynamodbUnits.write >= 1,
       ),
       check('<= 2 write units per new record per destination', `${newWcu} WCU (1 destination)`, newWcu <= 2),
+      check(
+        "<= 2 write units per new record per destination, identity.lookalikes 'off'",
+        `${newWcuWithoutLookalikes} WCU (1 destination)`,
+        newWcuWithoutLookalikes <= 2,
+      ),
       check(
         'USD per million on 50% duplicates <= 0.8x Powertools',
         `${workloads.duplicates50.ratios.totalUsd}x total (${workloads.duplicates50.ratios.dynamodbUsd}x DynamoDB only)`,
@@ -350,6 +343,7 @@ export async function benchPipeline(options: {
         recordsPerWorkload: perWorkload,
         workloads,
         duplicateOnly,
+        newWriteUnitsWithoutLookalikes: newWcuWithoutLookalikes,
         notes: COST_NOTES,
       },
     };
@@ -358,6 +352,43 @@ export async function benchPipeline(options: {
     await baseline?.stop();
     await runtime.stop({ drainTimeoutMs: 2000 });
     await crm.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Write units per new record with `identity.lookalikes: 'off'`: a hub of its own (the option is
+ * config), the same kind of new customers as the `new` workload.
+ */
+async function newRecordWritesWithoutLookalikes(crmUrl: string, events: number): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), 'switchyard-bench-lookalikes-'));
+  const counter = new AwsCallCounter();
+  const runtime = await startBenchHub({
+    name: 'benchlookalikes',
+    webhookSecret: SECRET,
+    crmUrl,
+    dataDir: dir,
+    identity: { lookalikes: 'off' },
+    instrument: (clients) => counter.instrument(clients),
+    invocations: new InvocationLog(),
+  });
+  const load = LoadGenerator.start();
+  try {
+    const t0 = Math.floor(Date.now() / 1000);
+    const payloads = Array.from({ length: events }, (_, i) =>
+      stripeCustomerEvent('customer.created', demoCustomer(700_000 + i), t0),
+    );
+    await load.run({
+      url: `${runtime.url}/webhooks/stripe`,
+      secret: SECRET,
+      payloads,
+      concurrency: SEND_CONCURRENCY,
+    });
+    await runtime.settle(300_000);
+    return round(counter.counts.dynamo.writeUnits / events, 3);
+  } finally {
+    await load.stop();
+    await runtime.stop({ drainTimeoutMs: 2000 });
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -2,16 +2,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatchWriteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { loadConfig } from '../functions/core/config-schema.js';
 import { contentHash, sha256Hex } from '../functions/core/hashing.js';
 import { derivedCanonicalId } from '../functions/core/identity.js';
 import { naturalKey } from '../functions/core/route.js';
 import { type CrmDestination, startCrmDestination } from '../local/demo/crm-destination.js';
 import { demoCustomer, stripeCustomerEvent } from '../local/demo/stripe-sender.js';
-import { FileSecretStore } from '../local/file-secrets.js';
-import { silentLogger } from '../local/log.js';
-import { type HubRuntime, startRuntime } from '../local/runtime.js';
+import type { HubRuntime } from '../local/runtime.js';
 import { AwsCallCounter } from './aws-call-counter.js';
+import { startBenchHub } from './bench-hub.js';
 import { InvocationLog, perRecord } from './cost-model.js';
 import { LoadGenerator } from './load.js';
 import { check, percentile, pool, ratio, round, sleep, type TargetCheck } from './util.js';
@@ -64,25 +62,13 @@ async function startHub(label: string, entities: number): Promise<Hub> {
   const crm = await startCrmDestination({ token: 'bench-token' });
   const counter = new AwsCallCounter();
   const invocations = new InvocationLog();
-  const runtime = await startRuntime({
-    config: loadConfig({
-      name: `scale${label}`,
-      sources: { stripe: { connector: 'stripe', secret: 'bench/stripe' } },
-      destinations: { crm: { connector: 'http', url: crm.url, secret: 'bench/crm', maxConcurrency: 10 } },
-      flows: [{ name: 'customers-to-crm', entity: 'customer', from: ['stripe'], to: ['crm'] }],
-    }),
-    secrets: new FileSecretStore(join(dir, 'none.json'), {
-      'bench/stripe': SECRET,
-      'bench/crm': 'bench-token',
-    }),
+  const runtime = await startBenchHub({
+    name: `scale${label}`,
+    webhookSecret: SECRET,
+    crmUrl: crm.url,
     dataDir: dir,
-    inMemory: true,
-    port: 0,
-    logLevel: 'SILENT',
-    pollWaitSeconds: 1,
-    log: silentLogger,
-    instrumentHandlerClients: (clients) => counter.instrument(clients),
-    onInvocation: (fn, ms, records) => invocations.add(fn, ms, records),
+    instrument: (clients) => counter.instrument(clients),
+    invocations,
   });
   return { label, entities, runtime, crm, counter, invocations, dir };
 }

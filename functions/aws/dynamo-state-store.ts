@@ -89,25 +89,42 @@ export class DynamoStateStore implements StateStore {
     return typeof item?.canonicalId === 'string' ? item.canonicalId : undefined;
   }
 
-  async claimXref(system: string, entity: Entity, externalId: string, canonicalId: string): Promise<string> {
-    const pk = `XREF#${system}#${entity}#${externalId}`;
-    if (await this.conditionalPut({ pk, sk: 'XREF', canonicalId }, 'attribute_not_exists(pk)'))
+  /**
+   * Puts `{pk, sk, canonicalId}` if the key is free and returns `canonicalId`; else returns the id
+   * that holds the key. DynamoDB hands back the holder with the failed write
+   * (ReturnValuesOnConditionCheckFailure, no charge), so a lost claim costs no read; it is read only
+   * when the answer lacks it (dynalite ignores the option).
+   */
+  private async claim(pk: string, sk: string, canonicalId: string, what: string): Promise<string> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk, sk, canonicalId },
+          ConditionExpression: 'attribute_not_exists(pk)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
       return canonicalId;
-    const winner = await this.getXref(system, entity, externalId);
-    if (!winner) throw new Error(`Xref ${pk} was claimed but cannot be read back`);
-    return winner;
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+      const returned = (error as ConditionalCheckFailedException).Item?.canonicalId?.S;
+      const holder = returned ?? (await this.get(pk, sk))?.canonicalId;
+      if (typeof holder !== 'string') throw new Error(`${what} was claimed but cannot be read back`);
+      return holder;
+    }
   }
 
-  async claimNaturalKey(entity: Entity, key: string, canonicalId: string): Promise<string> {
+  claimXref(system: string, entity: Entity, externalId: string, canonicalId: string): Promise<string> {
+    const pk = `XREF#${system}#${entity}#${externalId}`;
+    return this.claim(pk, 'XREF', canonicalId, `Xref ${pk}`);
+  }
+
+  claimNaturalKey(entity: Entity, key: string, canonicalId: string): Promise<string> {
     // Hashed: an email (or a phone and a name) is personal data, and keys end up in places values
     // do not (CloudTrail, error messages, exports).
     const pk = `NATURAL#${entity}#${sha256Hex(key)}`;
-    if (await this.conditionalPut({ pk, sk: 'NATURAL', canonicalId }, 'attribute_not_exists(pk)'))
-      return canonicalId;
-    const item = await this.get(pk, 'NATURAL');
-    if (typeof item?.canonicalId !== 'string')
-      throw new Error(`A ${entity} natural key was claimed but cannot be read back`);
-    return item.canonicalId;
+    return this.claim(pk, 'NATURAL', canonicalId, `A ${entity} natural key`);
   }
 
   async repointNaturalKey(entity: Entity, key: string, from: string, to: string): Promise<void> {

@@ -269,6 +269,18 @@ export const configSchema = z.strictObject({
   destinations: z.record(resourceName, destinationSchema),
   flows: z.array(flowSchema),
   ownership: z.partialRecord(z.enum(ENTITIES), z.record(z.string(), resourceName)).default({}),
+  /** How records of different systems are found to be one entity. */
+  identity: z
+    .strictObject({
+      /**
+       * Customers with the same phone and name under different emails: `report` them as possible
+       * duplicates for a person to decide (a claim on the phone and name, one write unit per new
+       * customer), or `off` (no claim, no report: for a book where people share lines, or to save the
+       * write). Never merged either way.
+       */
+      lookalikes: z.enum(['report', 'off']).default('report'),
+    })
+    .prefault({}),
   alarms: z
     .strictObject({
       email: z.email().optional(),

@@ -434,7 +434,7 @@ export async function routeEnvelope(
       const canonicalId = resolved.id;
       const data = ownedFields(deps.config, record.entity, envelope.source, upgraded, deps.telemetry);
       // First-sight checks report, they decide nothing after them: they run alongside the rest.
-      if (resolved.firstSight)
+      if (resolved.firstSight && deps.config.identity.lookalikes === 'report')
         checks.push(claimLookalike(record, envelope.source, upgraded, canonicalId, deps));
       const merged = await mergeCanonical(record, envelope.source, resolved, data, deps);
       if (resolved.founded && merged !== 'stale') {

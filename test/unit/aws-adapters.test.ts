@@ -332,6 +332,24 @@ describe('DynamoStateStore', () => {
     });
   });
 
+  it('takes the winner from the failed claim itself when DynamoDB returns it, reading nothing', async () => {
+    ddbMock.on(PutCommand).rejects(
+      new ConditionalCheckFailedException({
+        message: 'The conditional request failed',
+        $metadata: {},
+        Item: { pk: { S: 'NATURAL#customer#h' }, sk: { S: 'NATURAL' }, canonicalId: { S: 'cust-holder' } },
+      }),
+    );
+    expect(await store.claimNaturalKey('customer', 'email:jenny@example.com', 'cust-new')).toBe(
+      'cust-holder',
+    );
+    expect(ddbMock.commandCalls(PutCommand)[0]?.args[0].input).toMatchObject({
+      ConditionExpression: 'attribute_not_exists(pk)',
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    });
+    expect(ddbMock.commandCalls(GetCommand)).toHaveLength(0);
+  });
+
   it('fails if a lost claim cannot be read back', async () => {
     ddbMock.on(PutCommand).rejects(conditionFailed());
     ddbMock.on(GetCommand).resolves({});

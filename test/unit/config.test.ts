@@ -89,6 +89,16 @@ describe('loadConfig', () => {
     expect(error.message).toContain('"paypal"');
   });
 
+  it("fails if identity.lookalikes is neither 'report' nor 'off', naming the field and the value", () => {
+    const error = configError(
+      withChanges((c) => {
+        c.identity = { lookalikes: 'merge' as 'off' };
+      }),
+    );
+    expect(error.message).toContain('identity.lookalikes');
+    expect(error.message).toContain('"merge"');
+  });
+
   it('fails if a destination names an unknown connector', () => {
     const error = configError(
       withChanges((c) => {

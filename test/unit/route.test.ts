@@ -474,6 +474,17 @@ describe('routeEnvelope', () => {
       expect(state.possibleDuplicates).toHaveLength(1);
     });
 
+    it("claims no phone and name, and reports nothing, with identity.lookalikes 'off'", async () => {
+      config = testConfig({ identity: { lookalikes: 'off' } });
+      const person = { name: 'Jenny Rosen', phone: '+14155550123', created: V1 };
+      await route({ ...person, customerId: 'cus_a', email: 'jenny@example.com' });
+      await route({ ...person, customerId: 'cus_b', email: 'j.rosen@example.com' });
+      expect(state.possibleDuplicates).toEqual([]);
+      // One claim per new customer: its email.
+      expect(state.calls.claimNaturalKey).toBe(2);
+      expect(new Set(queues.sent.map((m) => m.id))).toEqual(new Set(['cust-1', 'cust-2']));
+    });
+
     it("fails the route if the founder's split check cannot read (retried, not swallowed)", async () => {
       const getXref = state.getXref.bind(state);
       vi.spyOn(state, 'getXref')
