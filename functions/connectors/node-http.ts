@@ -45,6 +45,11 @@ export const nodeHttpFetch: HttpFetch = (url, init = {}) =>
       );
       return;
     }
+    if (target.username !== '' || target.password !== '') {
+      // As fetch does (and the config already refuses them): never sent, never quoted.
+      reject(new TypeError(`A URL with credentials cannot be called (${target.origin})`));
+      return;
+    }
     const transport = target.protocol === 'https:' ? https : http;
     const body = init.body === undefined ? undefined : Buffer.from(init.body, 'utf8');
     const request = transport.request(

@@ -123,6 +123,21 @@ describe('nodeHttpFetch', () => {
     await expect(nodeHttpFetch(url)).rejects.toThrow('The response is encoded as "zstd"');
   });
 
+  it('fails if the URL carries credentials, without sending or quoting them (as fetch does)', async () => {
+    let calls = 0;
+    const url = await serve((_req, res) => {
+      calls += 1;
+      res.end();
+    });
+    const error = await nodeHttpFetch(url.replace('http://', 'http://user:s3cr3t-pw@')).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(TypeError);
+    expect(String(error)).toContain('A URL with credentials cannot be called');
+    expect(String(error)).not.toContain('s3cr3t-pw');
+    expect(calls).toBe(0);
+  });
+
   it('fails if the URL is not http or https, naming the protocol', async () => {
     await expect(nodeHttpFetch('file:///etc/passwd')).rejects.toThrow(
       'Only http and https URLs can be called (got file:',
