@@ -79,8 +79,9 @@ export class HeldBackError extends TransientError {}
 /**
  * Deliver, on one destination's FIFO queue. Records run in order; once one fails, the later records
  * of its group (its entity) are held back, not attempted, so order holds (G5), while other groups go
- * on (G7). Held-back records still go through the retry path: counted if this was their last
- * receive, and made visible again at once (the failed record's own delay keeps the group waiting).
+ * on (G7). Held-back records are made visible again at once (the failed record's own delay keeps
+ * the group waiting); near their last receive they are requeued instead (requeueNearLastReceive),
+ * since waiting is not failing.
  */
 export function createDeliverHandler(deps: DeliverHandlerDeps) {
   const { logger, telemetry, destinationName } = deps;
@@ -155,19 +156,34 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
     lane: Dimensions,
     batch: BatchState,
   ): Promise<void> => {
-    const group = groupOf(record);
-    if (
-      deps.requeue &&
-      (batch.requeuedGroups.has(group) || receiveCount(record) >= deps.destination.retry.maxReceiveCount - 1)
-    ) {
-      await deps.requeue.send([{ ...message, routedFrom: `${message.routedFrom}~held@${deps.clock.now()}` }]);
-      batch.requeuedGroups.add(group);
-      telemetry.count('requeued', lane);
-      return;
-    }
+    if (await requeueNearLastReceive(record, message, lane, batch)) return;
     await deps.visibility.delay(record.receiptHandle, Math.ceil((until - deps.clock.now()) / 1000));
     telemetry.count('held', lane);
     throw new BreakerOpenError(`The circuit breaker of ${destinationName} is open; waiting`);
+  };
+
+  /**
+   * Puts a record that is waiting, not failing (behind the open breaker, or behind a record of its
+   * entity that failed in this batch) back on the queue as a new message when it is near its last
+   * receive, or when its group was requeued in this batch; true when it did. A record goes to the
+   * DLQ for its own failures only.
+   */
+  const requeueNearLastReceive = async (
+    record: SQSRecord,
+    message: DeliveryMessage,
+    lane: Dimensions,
+    batch: BatchState,
+  ): Promise<boolean> => {
+    const group = groupOf(record);
+    if (
+      !deps.requeue ||
+      !(batch.requeuedGroups.has(group) || receiveCount(record) >= deps.destination.retry.maxReceiveCount - 1)
+    )
+      return false;
+    await deps.requeue.send([{ ...message, routedFrom: `${message.routedFrom}~held@${deps.clock.now()}` }]);
+    batch.requeuedGroups.add(group);
+    telemetry.count('requeued', lane);
+    return true;
   };
 
   const deliverRecord = async (
@@ -192,6 +208,9 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
           await hold(record, message, pausedUntil, lane(), batch);
           return;
         }
+        // It has not failed itself: near its last receive it goes back on the queue, behind the
+        // record it waits for (still in the queue, as its own retry), rather than to the DLQ.
+        if (await requeueNearLastReceive(record, message, lane(), batch)) return;
         throw new HeldBackError(
           'An earlier update of this entity failed in this batch; holding this one back',
         );
@@ -199,6 +218,7 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
       // Not enough time left for one more destination call: hand the record back now (counted,
       // visible again at once) rather than be cut off mid-batch by the function timeout.
       if (context.getRemainingTimeInMillis() < deps.destination.timeoutMs + TIME_MARGIN_MS) {
+        if (await requeueNearLastReceive(record, message, lane(), batch)) return;
         throw new HeldBackError('Too little of the invocation left for another destination call');
       }
       await breaker?.load();

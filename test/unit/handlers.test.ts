@@ -511,6 +511,20 @@ describe('createDeliverHandler', () => {
     expect(telemetry.total('deadLettered', { flow: 'customers', destination: 'crm' })).toBe(1);
   });
 
+  it('requeues, not dead-letters, a record on its last receive when too little of the invocation is left', async () => {
+    const requeue = new MemoryDeliveryQueues();
+    const destination = byId({});
+    const context = { ...lambdaContext('deliver-crm'), getRemainingTimeInMillis: () => 1_000 };
+    const response = await deliverHandler(destination.fetch, { requeue })(
+      sqsEvent([fifo(message('a', V1), 'a1'), fifo(message('b', V1), 'b1', 3)]),
+      context,
+    );
+    expect(failedIds(response)).toEqual(['a1']);
+    expect(requeue.sent.map((m) => m.id)).toEqual(['b']);
+    expect(destination.calls).toEqual([]);
+    expect(telemetry.total('deadLettered', { flow: 'customers', destination: 'crm' })).toBe(0);
+  });
+
   it('retries a record it cannot quarantine (the state table refused the write), holding back its entity', async () => {
     const destination = byId({ a: () => jsonResponse(400, { error: 'bad' }) });
     state.putQuarantine = async () => {
@@ -560,6 +574,31 @@ describe('createDeliverHandler', () => {
     expect(destination.calls).toHaveLength(0);
     expect(telemetry.total('retried', { destination: 'crm' })).toBe(0);
     expect(telemetry.total('deadLettered', { destination: 'crm' })).toBe(0);
+  });
+
+  it('requeues a record held behind a failing one of its entity on its last receive, not to the DLQ', async () => {
+    const requeue = new MemoryDeliveryQueues();
+    const destination = byId({ a: () => jsonResponse(503) });
+    // a2 and a3 have waited behind a1 for two receives (maxReceiveCount 3) without failing themselves.
+    const response = await deliverHandler(destination.fetch, { requeue })(
+      sqsEvent([
+        fifo(message('a', V1), 'a1', 1),
+        fifo(message('a', V1 + 1, 'Jenny v2'), 'a2', 2),
+        fifo(message('a', V1 + 2, 'Jenny v3'), 'a3', 1),
+      ]),
+      lambdaContext('deliver-crm'),
+    );
+    // a1 retries in place (first in its group); a2 goes back behind it as a new message, and a3
+    // behind a2, so the order holds.
+    expect(failedIds(response)).toEqual(['a1']);
+    expect(requeue.sent.map((m) => [m.id, m.version])).toEqual([
+      ['a', V1 + 1],
+      ['a', V1 + 2],
+    ]);
+    expect(requeue.sent.every((m) => m.routedFrom.includes('~held@'))).toBe(true);
+    expect(destination.calls).toHaveLength(1);
+    expect(telemetry.total('deadLettered', { destination: 'crm' })).toBe(0);
+    expect(telemetry.total('requeued', { destination: 'crm' })).toBe(2);
   });
 
   it('holds back later records of a failed group, but not other groups', async () => {
