@@ -14,6 +14,7 @@ import { loadConfig } from '../functions/core/config-schema.js';
 import { deriveTopology, type EnvRef, type FunctionSpec } from '../functions/core/topology.js';
 import { lambdaEsbuildOptions } from '../lib/constructs/bundling.js';
 import { startCrmDestination } from '../local/demo/crm-destination.js';
+import { withStandInUrls } from '../local/demo/demo.js';
 import { startErpApi } from '../local/demo/erp-api.js';
 import { demoCustomer, stripeCustomerEvent, stripeSignatureHeader } from '../local/demo/stripe-sender.js';
 import { awsClientConfig, LOCAL_CREDENTIALS, LOCAL_REGION, startEmulators } from '../local/emulators.js';
@@ -35,7 +36,7 @@ const SECRETS = {
 
 /**
  * Runs in the fresh Node process. Before the clock starts it points the `*.localhost` queue hosts at
- * 127.0.0.1 (the CRM and ERP URLs are the stand-ins' already, see {@link pointedAtStandIns}); then it
+ * 127.0.0.1 (the CRM and ERP URLs are the stand-ins' already, see `withStandInUrls`); then it
  * times `import()` of the bundle (how the Lambda runtime loads a handler file, whatever its module
  * format) and the first invocation.
  */
@@ -222,23 +223,6 @@ const PROFILE_ARGS = process.env.BENCH_CPU_PROF
   ? ['--cpu-prof', '--cpu-prof-interval=200', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
   : [];
 
-/** The config with every http destination at the CRM stand-in and every polled source at the ERP's. */
-function pointedAtStandIns(config: SwitchyardConfig, crmUrl: string, erpUrl: string): SwitchyardConfig {
-  const destinations = Object.fromEntries(
-    Object.entries(config.destinations).map(([name, d]) => [
-      name,
-      d.connector === 'http' ? { ...d, url: crmUrl } : d,
-    ]),
-  );
-  const sources = Object.fromEntries(
-    Object.entries(config.sources).map(([name, s]) => [
-      name,
-      s.connector === 'rest-poll' ? { ...s, url: erpUrl } : s,
-    ]),
-  );
-  return { ...config, destinations, sources } as SwitchyardConfig;
-}
-
 function run(file: string, args: string[], env: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
@@ -286,7 +270,7 @@ export async function benchColdStart(options: {
   const erp = await startErpApi({ token: SECRETS.erp, pageSize: 10 });
   // The sizes above are of the config as deployed; what runs is the same code with the CRM's and the
   // ERP's URLs at the stand-ins (the config is bundled in), as the local demo points them.
-  const runnable = pointedAtStandIns(config, crm.url, erp.url);
+  const runnable = withStandInUrls(config, crm.url, erp.url);
   for (const [name, entry] of Object.entries(entries)) {
     const built = await bundle(`${name}.run`, entry, runnable);
     const measured = bundles[name];

@@ -142,10 +142,6 @@ export async function deliverMessage(message: DeliveryMessage, deps: DeliverDeps
 async function shadowMessage(message: DeliveryMessage, deps: DeliverDeps): Promise<DeliverOutcome> {
   const { destinationName: destination } = deps;
   const hash = messageHash(message);
-  // The token (cached per container) is read alongside the mapping, not after it; a message that
-  // turns out to be a skip does not wait for it, and a failed read fails only the messages that send.
-  const token = bearerToken(deps);
-  token.catch(() => undefined);
   const mapping = await deps.state.getMapping(destination, message.entity, message.id);
   const shadow = await deps.state.getShadow(message.flow, destination, message.entity, message.id);
   const held: Held | undefined = shadow ?? mapping;

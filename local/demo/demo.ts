@@ -28,6 +28,26 @@ const sourcesOf = (config: SwitchyardConfig, connector: string) =>
   Object.entries(config.sources).filter(([, source]) => source.connector === connector);
 
 /**
+ * The config with every http destination at `crmUrl` and every polled source at `erpUrl` (the demo's
+ * simulations; the cold-start bench's stand-ins).
+ */
+export function withStandInUrls(config: SwitchyardConfig, crmUrl: string, erpUrl: string): SwitchyardConfig {
+  const destinations = Object.fromEntries(
+    Object.entries(config.destinations).map(([name, d]) => [
+      name,
+      d.connector === 'http' ? { ...d, url: crmUrl } : d,
+    ]),
+  );
+  const sources = Object.fromEntries(
+    Object.entries(config.sources).map(([name, s]) => [
+      name,
+      s.connector === 'rest-poll' ? { ...s, url: erpUrl } : s,
+    ]),
+  );
+  return { ...config, destinations, sources } as SwitchyardConfig;
+}
+
+/**
  * The demo systems, speaking the real wire formats: a CRM-like destination (bearer auth,
  * Idempotency-Key), a Stripe-like and a Shopify-like sender with real signatures, and an ERP-like
  * API without webhooks for the rest-poll sources. Every http destination and every polled source
@@ -37,15 +57,12 @@ export async function startDemo(config: SwitchyardConfig): Promise<Demo> {
   const crm = await startCrmDestination({ token: DEMO_CRM_TOKEN });
   const erp = await startErpApi({ token: DEMO_ERP_TOKEN, pageSize: 5 });
   const stripeApi = await startStripeApi({ apiKey: DEMO_STRIPE_API_KEY });
+  const pointed = withStandInUrls(config, crm.url, erp.url);
   const secrets: Record<string, SecretValue> = {};
-  const destinations = Object.fromEntries(
-    Object.entries(config.destinations).map(([name, destination]) => {
-      if (destination.secret) secrets[destination.secret] = DEMO_CRM_TOKEN;
-      return [name, destination.connector === 'http' ? { ...destination, url: crm.url } : destination];
-    }),
-  );
+  for (const destination of Object.values(pointed.destinations))
+    if (destination.secret) secrets[destination.secret] = DEMO_CRM_TOKEN;
   const sources = Object.fromEntries(
-    Object.entries(config.sources).map(([name, source]) => {
+    Object.entries(pointed.sources).map(([name, source]) => {
       if (source.connector === 'stripe') {
         secrets[source.secret] = DEMO_STRIPE_SECRET;
         // Its list API is the simulation, so `switchyard reconcile` has a real source to compare with.
@@ -54,14 +71,11 @@ export async function startDemo(config: SwitchyardConfig): Promise<Demo> {
         return [name, { ...source, api }];
       }
       if (source.connector === 'shopify') secrets[source.secret] = DEMO_SHOPIFY_SECRET;
-      if (source.connector === 'rest-poll') {
-        if (source.secret) secrets[source.secret] = DEMO_ERP_TOKEN;
-        return [name, { ...source, url: erp.url }];
-      }
+      if (source.connector === 'rest-poll' && source.secret) secrets[source.secret] = DEMO_ERP_TOKEN;
       return [name, source];
     }),
   );
-  const demoConfig = { ...config, sources, destinations } as SwitchyardConfig;
+  const demoConfig = { ...pointed, sources } as SwitchyardConfig;
 
   async function run(hubUrl: string, report: (line: string) => void): Promise<void> {
     const now = Math.floor(Date.now() / 1000);

@@ -199,6 +199,13 @@ describe('deliver on a shadow flow', () => {
     };
   }
 
+  it('reads no destination token: it sends nothing', async () => {
+    const secrets = new MemorySecretStore({ [CRM_TOKEN_NAME]: CRM_TOKEN });
+    const fake = fakeFetch(jsonResponse(201, { id: 'crm-1' }));
+    await deliverMessage(message(), { ...deps(fake.fetch), secrets });
+    expect(secrets.reads).toEqual([]);
+  });
+
   it('records what it would send, with its key and decision, and calls nothing', async () => {
     const fake = fakeFetch(jsonResponse(201, { id: 'crm-1' }));
     const outcome = await deliverMessage(message(), deps(fake.fetch));
