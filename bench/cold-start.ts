@@ -37,11 +37,14 @@ const SECRETS = {
 /**
  * Runs in the fresh Node process. Before the clock starts it points the `*.localhost` queue hosts at
  * 127.0.0.1 (the CRM and ERP URLs are the stand-ins' already, see `withStandInUrls`); then it
- * times `import()` of the bundle (how the Lambda runtime loads a handler file, whatever its module
- * format) and the first invocation.
+ * times loading the bundle and the first invocation. It loads the bundle as the Lambda runtime
+ * (aws-lambda-nodejs-runtime-interface-client, `UserFunction`) does: a `.js` outside a
+ * `"type": "module"` package with `require()`, an `.mjs` with `import()`. Through `import()` a
+ * CommonJS file is also run through cjs-module-lexer for its export names, which Lambda does not do.
  */
 const HARNESS = `import dns from 'node:dns';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 const [bundle, eventFile, outFile] = process.argv.slice(2);
 const lookup = dns.lookup;
 dns.lookup = (name, options, callback) => {
@@ -62,7 +65,7 @@ const context = {
   done() {}, fail() {}, succeed() {},
 };
 const beforeImport = performance.now();
-const mod = await import(bundle);
+const mod = bundle.endsWith('.mjs') ? await import(bundle) : createRequire(import.meta.url)(bundle);
 const imported = performance.now();
 let result; let error;
 try { result = await mod.handler(event, context); } catch (e) { error = String(e && e.stack || e); }
@@ -83,7 +86,7 @@ export interface BundleFigures {
 
 export interface ColdStartFigures {
   runs: number;
-  /** Medians, ms. importMs: import() of the bundle; invokeMs: the first invocation; initAndFirstMs: both. */
+  /** Medians, ms. importMs: loading the bundle (require(), as Lambda loads a CommonJS handler); invokeMs: the first invocation; initAndFirstMs: both. */
   importMs: number;
   invokeMs: number;
   initAndFirstMs: number;
@@ -507,7 +510,7 @@ export async function benchColdStart(options: {
     return {
       method: [
         'Bundles: esbuild as NodejsFunction runs it in lib/constructs/hub-function.ts (CommonJS, minified, target node24, external source map without sources, @aws-sdk/* external); sizes from the metafile, kB = 1000 bytes.',
-        `Cold start: ${runs} fresh \`node\` processes per function (${process.version}, NODE_OPTIONS=--enable-source-maps as deployed), round-robin across functions; medians. initAndFirst = import() of the bundle (module init: config validation, SDK clients) + the first invocation; process = spawn to exit.`,
+        `Cold start: ${runs} fresh \`node\` processes per function (${process.version}, NODE_OPTIONS=--enable-source-maps as deployed), round-robin across functions; medians. initAndFirst = require() of the bundle, as the Lambda runtime loads a CommonJS handler (module init: config validation, SDK clients) + the first invocation; process = spawn to exit.`,
         'First invocations: ingest a signed Stripe webhook (secret from a local Secrets Manager stand-in, SendMessage to fauxqs); route a new customer (dynalite + SendMessageBatch); deliver a new record to the CRM simulator (token from Secrets Manager); poll one ERP page; hello world logs a line and sends one SQS message.',
         'The @aws-sdk/* packages load from node_modules (in Lambda the runtime provides them): the same for every bundle, hello world included.',
       ],
