@@ -59,4 +59,11 @@ export interface DeliveryMessage {
    * triggered it (G5 across sources).
    */
   readonly revision?: number;
+  /**
+   * Epoch ms before which deliver must not call the destination with this message: set on a copy
+   * deliver put back on the queue while the breaker was open (a FIFO message cannot be delayed on its
+   * own), so the copy waits out the pause, and any Retry-After in it, even if the breaker's state was
+   * overwritten meanwhile.
+   */
+  readonly notBefore?: number;
 }

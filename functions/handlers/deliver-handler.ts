@@ -25,7 +25,7 @@ export interface DeliverHandlerDeps extends Omit<DeliverDeps, 'log'> {
   readonly visibility: MessageVisibility;
   /** The destination's circuit breaker state; without it the lane never pauses. */
   readonly breakers?: BreakerStore;
-  /** This lane's own queue: a record held by an open breaker near its last receive is put back as new. */
+  /** This lane's own queue: a waiting record received before is put back on it as a new message. */
   readonly requeue?: DeliveryQueues;
   /** Where each terminal outcome of a record is recorded. */
   readonly audit?: AuditTrail;
@@ -80,7 +80,7 @@ export class HeldBackError extends TransientError {}
  * Deliver, on one destination's FIFO queue. Records run in order; once one fails, the later records
  * of its group (its entity) are held back, not attempted, so order holds (G5), while other groups go
  * on (G7). Held-back records are made visible again at once (the failed record's own delay keeps
- * the group waiting); near their last receive they are requeued instead (requeueNearLastReceive),
+ * the group waiting); once received before they are requeued instead (requeueIfWaitedBefore),
  * since waiting is not failing.
  */
 export function createDeliverHandler(deps: DeliverHandlerDeps) {
@@ -141,13 +141,12 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
   };
 
   /**
-   * Holds a record while the breaker is open: visible again when it closes, without using up its
-   * retries. Near its last receive it is put back on the queue as a new message instead (its
-   * receive count starts again), so a destination down for longer than the retry budget leaves its
-   * records waiting, not in the DLQ. Once one record of a group is requeued, the later ones of that
-   * group in the batch are requeued too, behind it: left in place they would overtake it (G5), and
-   * keep the receive count they ran up waiting behind it. Returns when requeued (the original is
-   * done); throws when held.
+   * Holds a record while the breaker is open: visible again when it closes. A record that waits (it
+   * did not fail itself: the breaker was open when its turn came) is put back on the queue as a new
+   * message instead once it has been received before (requeueIfWaitedBefore); one whose own failure
+   * opened the breaker only on its last receive, so a destination down for longer than the retry
+   * budget leaves its records waiting, not in the DLQ. Either copy carries the pause as `notBefore`.
+   * Returns when requeued (the original is done); throws when held.
    */
   const hold = async (
     record: SQSRecord,
@@ -155,36 +154,67 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
     until: number,
     lane: Dimensions,
     batch: BatchState,
+    failed: boolean,
   ): Promise<void> => {
-    if (await requeueNearLastReceive(record, message, lane, batch)) return;
+    const requeued = failed
+      ? receiveCount(record) >= deps.destination.retry.maxReceiveCount - 1 &&
+        (await requeue(record, message, lane, batch, until))
+      : await requeueIfWaitedBefore(record, message, lane, batch, until);
+    if (requeued) return;
     await deps.visibility.delay(record.receiptHandle, Math.ceil((until - deps.clock.now()) / 1000));
     telemetry.count('held', lane);
     throw new BreakerOpenError(`The circuit breaker of ${destinationName} is open; waiting`);
   };
 
   /**
-   * Puts a record that is waiting, not failing (behind the open breaker, or behind a record of its
-   * entity that failed in this batch) back on the queue as a new message when it is near its last
-   * receive, or when its group was requeued in this batch; true when it did. A record goes to the
-   * DLQ for its own failures only.
+   * Puts a record back on the queue as a new message (its receive count starts again), behind the
+   * records of its group still queued; later records of its group in this batch follow it (G5).
+   * False when the lane has no queue to put it on.
    */
-  const requeueNearLastReceive = async (
+  const requeue = async (
     record: SQSRecord,
     message: DeliveryMessage,
     lane: Dimensions,
     batch: BatchState,
+    notBefore?: number,
   ): Promise<boolean> => {
-    const group = groupOf(record);
-    if (
-      !deps.requeue ||
-      !(batch.requeuedGroups.has(group) || receiveCount(record) >= deps.destination.retry.maxReceiveCount - 1)
-    )
-      return false;
-    await deps.requeue.send([{ ...message, routedFrom: `${message.routedFrom}~held@${deps.clock.now()}` }]);
-    batch.requeuedGroups.add(group);
+    if (!deps.requeue) return false;
+    const { notBefore: previous, ...rest } = message;
+    // A copy requeued again keeps the pause it still has to wait out.
+    const until = Math.max(notBefore ?? 0, previous ?? 0);
+    await deps.requeue.send([
+      {
+        ...rest,
+        routedFrom: `${message.routedFrom}~held@${deps.clock.now()}`,
+        ...(until > deps.clock.now() ? { notBefore: until } : {}),
+      },
+    ]);
+    batch.requeuedGroups.add(groupOf(record));
     telemetry.count('requeued', lane);
     return true;
   };
+
+  /**
+   * Puts a record that is waiting, not failing (behind the open breaker, behind a record of its
+   * entity that failed in this batch, or out of invocation time) back on the queue as a new message
+   * once it has been received before, or when its group was requeued in this batch; true when it did.
+   * Every receive counts toward the DLQ, waits included: requeued from its second wait on, a record
+   * spends at most one receive of its budget waiting, so it reaches the DLQ only after at least
+   * maxReceiveCount - 1 failures of its own. (Requeued only on its last receive, a record of a
+   * flapping destination could wait behind its entity's failures for six receives of eight, then
+   * fail twice and be dead-lettered: chaos 2 did that in CI.) The cost is one SendMessage per wait
+   * after the first, paid only while a lane is failing.
+   */
+  const requeueIfWaitedBefore = async (
+    record: SQSRecord,
+    message: DeliveryMessage,
+    lane: Dimensions,
+    batch: BatchState,
+    notBefore?: number,
+  ): Promise<boolean> =>
+    (batch.requeuedGroups.has(groupOf(record)) ||
+      receiveCount(record) >= Math.min(2, deps.destination.retry.maxReceiveCount - 1)) &&
+    requeue(record, message, lane, batch, notBefore);
 
   const deliverRecord = async (
     record: SQSRecord,
@@ -205,12 +235,12 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
         // Behind a record the open breaker holds: wait with it, as it does, not toward the DLQ.
         const pausedUntil = breaker?.openUntil();
         if (pausedUntil !== undefined) {
-          await hold(record, message, pausedUntil, lane(), batch);
+          await hold(record, message, pausedUntil, lane(), batch, false);
           return;
         }
-        // It has not failed itself: near its last receive it goes back on the queue, behind the
-        // record it waits for (still in the queue, as its own retry), rather than to the DLQ.
-        if (await requeueNearLastReceive(record, message, lane(), batch)) return;
+        // It has not failed itself: waiting again, it goes back on the queue behind the record it
+        // waits for (still in the queue, as its own retry), rather than toward the DLQ.
+        if (await requeueIfWaitedBefore(record, message, lane(), batch)) return;
         throw new HeldBackError(
           'An earlier update of this entity failed in this batch; holding this one back',
         );
@@ -218,14 +248,15 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
       // Not enough time left for one more destination call: hand the record back now (counted,
       // visible again at once) rather than be cut off mid-batch by the function timeout.
       if (context.getRemainingTimeInMillis() < deps.destination.timeoutMs + TIME_MARGIN_MS) {
-        if (await requeueNearLastReceive(record, message, lane(), batch)) return;
+        if (await requeueIfWaitedBefore(record, message, lane(), batch)) return;
         throw new HeldBackError('Too little of the invocation left for another destination call');
       }
       await breaker?.load();
-      const pausedUntil = breaker?.openUntil();
-      if (pausedUntil !== undefined) {
+      // A copy put back while the breaker was open waits out that pause whatever the breaker says now.
+      const pausedUntil = Math.max(breaker?.openUntil() ?? 0, message.notBefore ?? 0);
+      if (pausedUntil > deps.clock.now()) {
         failedGroups.add(group);
-        await hold(record, message, pausedUntil, lane(), batch);
+        await hold(record, message, pausedUntil, lane(), batch, false);
         return;
       }
       const outcome = await deliverMessage(message, { ...deps, connector: timed(lane()), log });
@@ -258,7 +289,7 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
         if (pausedUntil !== undefined) {
           log.warn('Circuit breaker open: pausing the lane', { until: new Date(pausedUntil).toISOString() });
           failedGroups.add(group);
-          await hold(record, message, pausedUntil, lane(), batch);
+          await hold(record, message, pausedUntil, lane(), batch, true);
           return;
         }
       }

@@ -305,9 +305,14 @@ describe('createDeliverHandler', () => {
   function deliverHandler(
     fetch: typeof globalThis.fetch,
     extra: Pick<DeliverHandlerDeps, 'breakers' | 'requeue'> = {},
+    maxReceiveCount?: number,
   ) {
-    const destination = config.destinations.crm;
-    if (!destination) throw new Error('no crm destination');
+    const configured = config.destinations.crm;
+    if (!configured) throw new Error('no crm destination');
+    const destination =
+      maxReceiveCount === undefined
+        ? configured
+        : { ...configured, retry: { ...configured.retry, maxReceiveCount } };
     return createDeliverHandler({
       ...extra,
       destinationName: 'crm',
@@ -599,6 +604,116 @@ describe('createDeliverHandler', () => {
     expect(destination.calls).toHaveLength(1);
     expect(telemetry.total('deadLettered', { destination: 'crm' })).toBe(0);
     expect(telemetry.total('requeued', { destination: 'crm' })).toBe(2);
+  });
+
+  it('requeues a waiting record received before, with the production budget: waiting spends at most one receive', async () => {
+    const requeue = new MemoryDeliveryQueues();
+    const destination = byId({ a: () => jsonResponse(503), b: () => jsonResponse(503) });
+    // maxReceiveCount 8: a2 has been received before (it waited behind a1); b2 has not.
+    const response = await deliverHandler(
+      destination.fetch,
+      { requeue },
+      8,
+    )(
+      sqsEvent([
+        fifo(message('a', V1), 'a1', 2),
+        fifo(message('a', V1 + 1, 'Jenny v2'), 'a2', 2),
+        fifo(message('b', V1), 'b1', 1),
+        fifo(message('b', V1 + 1, 'Ben v2'), 'b2', 1),
+      ]),
+      lambdaContext('deliver-crm'),
+    );
+    // a2 goes back as a new message (its receive count starts again) behind a1, which retries in
+    // place; b2, behind b1's first failure, waits in place on its first receive.
+    expect(requeue.sent.map((m) => [m.id, m.version])).toEqual([['a', V1 + 1]]);
+    expect(failedIds(response)).toEqual(['a1', 'b1', 'b2']);
+    expect(telemetry.total('requeued', { destination: 'crm' })).toBe(1);
+    expect(telemetry.total('deadLettered', { destination: 'crm' })).toBe(0);
+  });
+
+  it('requeues a record the open breaker holds on its second receive, not only near its last', async () => {
+    const states = new Map<string, BreakerState>([
+      ['crm', { failures: 5, openUntil: clock.now() + 30_000, openSeconds: 30 }],
+    ]);
+    const breakers: BreakerStore = {
+      getBreaker: async (name) => states.get(name),
+      putBreaker: async (name, state) => void states.set(name, state),
+    };
+    const requeue = new MemoryDeliveryQueues();
+    const destination = byId({});
+    const response = await deliverHandler(
+      destination.fetch,
+      { breakers, requeue },
+      8,
+    )(
+      sqsEvent([fifo(message('a', V1), 'a1', 2), fifo(message('b', V1), 'b1', 1)]),
+      lambdaContext('deliver-crm'),
+    );
+    expect(requeue.sent.map((m) => m.id)).toEqual(['a']);
+    // b1 is on its first receive: it waits in the queue until the breaker closes.
+    expect(failedIds(response)).toEqual(['b1']);
+    expect(visibility.delays).toEqual([{ receiptHandle: 'rh-b1', seconds: 30 }]);
+    expect(destination.calls).toHaveLength(0);
+  });
+
+  function memoryBreakers(initial?: BreakerState): BreakerStore & { states: Map<string, BreakerState> } {
+    const states = new Map<string, BreakerState>(initial ? [['crm', initial]] : []);
+    return {
+      states,
+      getBreaker: async (name) => states.get(name),
+      putBreaker: async (name, state) => void states.set(name, state),
+    };
+  }
+
+  it('does not call the destination before a requeued copy is due, even when the breaker says closed', async () => {
+    // The breaker that held it was closed meanwhile by another invocation's success (last writer wins).
+    const breakers = memoryBreakers();
+    const requeue = new MemoryDeliveryQueues();
+    const destination = byId({});
+    const due = clock.now() + 20_000;
+    const response = await deliverHandler(
+      destination.fetch,
+      { breakers, requeue },
+      8,
+    )(
+      sqsEvent([
+        fifo({ ...message('a', V1), notBefore: due }, 'a1', 1),
+        fifo(message('a', V1 + 1, 'Jenny v2'), 'a2', 1),
+        fifo(message('b', V1), 'b1', 1),
+      ]),
+      lambdaContext('deliver-crm'),
+    );
+    expect(destination.calls.map((c) => c.url)).toHaveLength(1);
+    expect(failedIds(response)).toEqual(['a1', 'a2']);
+    expect(visibility.delays).toContainEqual({ receiptHandle: 'rh-a1', seconds: 20 });
+    expect(requeue.sent).toEqual([]);
+  });
+
+  it("waits in place when its own failure opens the breaker, and on its last receive is requeued carrying the destination's Retry-After", async () => {
+    for (const [receives, requeued] of [
+      [2, false],
+      [7, true],
+    ] as const) {
+      visibility = new RecordingVisibility();
+      const breakers = memoryBreakers({ failures: 4, openUntil: 0, openSeconds: 30 });
+      const requeue = new MemoryDeliveryQueues();
+      const destination = byId({ a: () => jsonResponse(429, {}, { 'Retry-After': '120' }) });
+      const response = await deliverHandler(
+        destination.fetch,
+        { breakers, requeue },
+        8,
+      )(sqsEvent([fifo(message('a', V1), 'a1', receives)]), lambdaContext('deliver-crm'));
+      expect(breakers.states.get('crm')?.openUntil).toBeGreaterThanOrEqual(clock.now() + 120_000);
+      if (requeued) {
+        expect(failedIds(response)).toEqual([]);
+        expect(requeue.sent.map((m) => m.notBefore)).toEqual([breakers.states.get('crm')?.openUntil]);
+      } else {
+        // A failure of its own: it spends the receive, as any failure does, and waits out the pause.
+        expect(failedIds(response)).toEqual(['a1']);
+        expect(requeue.sent).toEqual([]);
+        expect(visibility.delays[0]?.seconds).toBeGreaterThanOrEqual(120);
+      }
+    }
   });
 
   it('holds back later records of a failed group, but not other groups', async () => {
