@@ -138,7 +138,12 @@ async function ensureQueue(
   return { url, arn };
 }
 
-async function ensureTable(name: string, dynamodb: DynamoDBClient, timeoutMs: number): Promise<string> {
+/** Creates the state table's shape (pk, sk) under `name` if it is not there, and waits for ACTIVE. */
+export async function ensureTable(
+  name: string,
+  dynamodb: DynamoDBClient,
+  timeoutMs: number,
+): Promise<string> {
   try {
     await dynamodb.send(
       new CreateTableCommand({

@@ -7,6 +7,7 @@ import {
   QueryCommand,
   ScanCommand,
   UpdateCommand,
+  type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { Entity } from '../core/config.js';
 import { sha256Hex } from '../core/hashing.js';
@@ -41,6 +42,7 @@ export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
  *   <entity>#<canonical id>              / MAP#<dest>    -> what the destination holds
  *   QUARANTINE                           / <stage>#...   -> reasons and the payload to replay
  *   SHADOW#<flow>                        / <dest>#<entity>#<id> -> what a shadowed flow would send
+ *   POLL#<source>                        / CURSOR        -> cursor, and the lease while a poll runs
  */
 export class DynamoStateStore implements StateStore {
   constructor(
@@ -268,85 +270,99 @@ function toShadowRecord(item: Record<string, unknown>): ShadowRecord {
   return record as unknown as ShadowRecord;
 }
 
-/** Lease and cursor items of polled sources: `POLL#<source>` / `LEASE` and `CURSOR`. */
+/**
+ * Lease and cursor of a polled source on one item, `POLL#<source>` / `CURSOR`: `cursor`, and while a
+ * poll runs `owner` and `until`. One item, so a poll takes the lease and reads the cursor in one
+ * conditional UpdateItem (ReturnValues ALL_OLD, which costs nothing more), and advances the cursor and
+ * releases the lease in another: two write units and two round trips per poll where a lease item
+ * and a cursor item took three writes, a read and four round trips.
+ *
+ * The cursor item is where earlier versions kept the cursor alone, so an upgraded hub polls on from
+ * it. Their `POLL#<source>` / `LEASE` items are no longer read (they expire as leases do; a poll of
+ * the old code running during the deploy can overlap one of the new, and the re-read rows are
+ * absorbed downstream, as a lookback's are).
+ */
 export class DynamoPollStateStore implements PollStateStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
   ) {}
 
-  private async put(
-    item: Record<string, unknown>,
-    condition: string,
-    values: Record<string, unknown>,
-    names?: Record<string, string>,
-  ): Promise<boolean> {
+  private key(source: string) {
+    return { pk: `POLL#${source}`, sk: 'CURSOR' };
+  }
+
+  /** An UpdateItem that reports a failed condition as false. */
+  private async update(
+    input: Omit<UpdateCommandInput, 'TableName'>,
+  ): Promise<{ readonly attributes: Record<string, unknown> | undefined } | false> {
     try {
-      await this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: item,
-          ConditionExpression: condition,
-          ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
-          ...(names ? { ExpressionAttributeNames: names } : {}),
-        }),
-      );
-      return true;
+      const result = await this.client.send(new UpdateCommand({ TableName: this.tableName, ...input }));
+      return { attributes: result.Attributes };
     } catch (error) {
       if ((error as Error).name === 'ConditionalCheckFailedException') return false;
       throw error;
     }
   }
 
-  acquireLease(source: string, owner: string, untilMs: number, nowMs: number): Promise<boolean> {
-    return this.put(
-      { pk: `POLL#${source}`, sk: 'LEASE', owner, until: untilMs },
-      'attribute_not_exists(pk) OR #until < :now OR #owner = :owner',
-      { ':now': nowMs, ':owner': owner },
-      { '#until': 'until', '#owner': 'owner' },
-    );
+  async acquireLease(
+    source: string,
+    owner: string,
+    untilMs: number,
+    nowMs: number,
+  ): Promise<{ readonly cursor: number | undefined } | undefined> {
+    const taken = await this.update({
+      Key: this.key(source),
+      UpdateExpression: 'SET #owner = :owner, #until = :until',
+      ConditionExpression: 'attribute_not_exists(#owner) OR #until < :now OR #owner = :owner',
+      ExpressionAttributeNames: { '#owner': 'owner', '#until': 'until' },
+      ExpressionAttributeValues: { ':owner': owner, ':until': untilMs, ':now': nowMs },
+      ReturnValues: 'ALL_OLD',
+    });
+    if (!taken) return undefined;
+    const cursor = taken.attributes?.cursor;
+    return { cursor: typeof cursor === 'number' ? cursor : undefined };
   }
 
-  async releaseLease(source: string, owner: string): Promise<void> {
-    try {
-      await this.client.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: { pk: `POLL#${source}`, sk: 'LEASE' },
-          ConditionExpression: '#owner = :owner',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':owner': owner },
-        }),
-      );
-    } catch (error) {
-      // Someone else's lease now (ours expired): theirs to release.
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+  async releaseLease(
+    source: string,
+    owner: string,
+    advance?: { readonly expected: number | undefined; readonly next: number },
+  ): Promise<'released' | 'advanced' | 'conflict'> {
+    const release = {
+      Key: this.key(source),
+      ExpressionAttributeNames: { '#owner': 'owner', '#until': 'until' },
+    };
+    if (advance) {
+      const advanced = await this.update({
+        ...release,
+        UpdateExpression: 'SET #cursor = :next REMOVE #owner, #until',
+        ConditionExpression: `#owner = :owner AND ${advance.expected === undefined ? 'attribute_not_exists(#cursor)' : '#cursor = :expected'}`,
+        ExpressionAttributeNames: { ...release.ExpressionAttributeNames, '#cursor': 'cursor' },
+        ExpressionAttributeValues: {
+          ':owner': owner,
+          ':next': advance.next,
+          ...(advance.expected === undefined ? {} : { ':expected': advance.expected }),
+        },
+      });
+      if (advanced) return 'advanced';
     }
+    // No cursor to move, or it moved under this poll (rare: its lease ran out and another poll
+    // took it): release the lease if it is still ours, else it is someone else's to release.
+    await this.update({
+      ...release,
+      UpdateExpression: 'REMOVE #owner, #until',
+      ConditionExpression: '#owner = :owner',
+      ExpressionAttributeValues: { ':owner': owner },
+    });
+    return advance ? 'conflict' : 'released';
   }
 
   async getCursor(source: string): Promise<number | undefined> {
     const result = await this.client.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: { pk: `POLL#${source}`, sk: 'CURSOR' },
-        ConsistentRead: true,
-      }),
+      new GetCommand({ TableName: this.tableName, Key: this.key(source), ConsistentRead: true }),
     );
     return typeof result.Item?.cursor === 'number' ? result.Item.cursor : undefined;
-  }
-
-  async putCursor(
-    source: string,
-    expected: number | undefined,
-    next: number,
-  ): Promise<'written' | 'conflict'> {
-    const written = await this.put(
-      { pk: `POLL#${source}`, sk: 'CURSOR', cursor: next },
-      expected === undefined ? 'attribute_not_exists(pk)' : '#cursor = :expected',
-      expected === undefined ? {} : { ':expected': expected },
-      expected === undefined ? undefined : { '#cursor': 'cursor' },
-    );
-    return written ? 'written' : 'conflict';
   }
 }
 

@@ -187,21 +187,21 @@ export async function pollSource(sourceName: string, deps: PollDeps): Promise<Po
   }
   const dims = { source: sourceName };
   const started = deps.clock.now();
-  // The cursor and the token are read while the lease is taken, one round trip for the three. A poll
-  // that loses the lease wasted a read. One that read the cursor just before the previous poll wrote
-  // it re-reads that poll's rows (absorbed downstream, as the lookback's are), and its own cursor
-  // write, conditional on the value it read, is refused: nothing is skipped.
-  const reads = Promise.all([deps.state.getCursor(sourceName), authHeaders(source, deps)]);
-  // Awaited below once the lease is ours; a poll that loses the lease does not wait for them.
-  reads.catch(() => undefined);
-  if (!(await deps.state.acquireLease(sourceName, deps.owner, started + deps.leaseMs, started))) {
+  // The token is read while the lease is taken, and the cursor comes back from the lease's own write.
+  // A poll that loses the lease wasted a secret read (cached in a warm container).
+  const token = authHeaders(source, deps);
+  // Awaited below once the lease is ours; a poll that loses the lease does not wait for it.
+  token.catch(() => undefined);
+  const lease = await deps.state.acquireLease(sourceName, deps.owner, started + deps.leaseMs, started);
+  if (!lease) {
     deps.log.info('Another poll holds the lease; skipping', dims);
     deps.telemetry.count('pollSkipped', { ...dims, reason: 'leased' });
     return { kind: 'leased' };
   }
   let released = false;
   try {
-    const [cursor, headers] = await reads;
+    const { cursor } = lease;
+    const headers = await token;
     const from = cursor ?? (source.initialCursor ? Date.parse(source.initialCursor) : 0);
     const since = new Date(Math.max(0, from - source.lookbackSeconds * 1000)).toISOString();
     const first = new URL(source.url);
@@ -240,16 +240,16 @@ export async function pollSource(sourceName: string, deps: PollDeps): Promise<Po
       deps.telemetry.count('accepted', dims, chunk.length);
       deps.audit?.record(acceptedEntries(chunk, 'poll'));
     }
-    // The cursor write and the release at once: a poll that takes the lease in between reads from
-    // the old cursor, re-reading rows (absorbed downstream), and its cursor write is then refused.
+    // The cursor advance and the release in one write, conditional on both the lease and the cursor
+    // being as this poll left them: a poll whose lease ran out and was taken meanwhile moves no
+    // cursor (the taker read the same one, so rows are re-read and absorbed downstream, never skipped).
     released = true;
-    const [written] = await Promise.all([
-      newest !== undefined && newest !== cursor
-        ? deps.state.putCursor(sourceName, cursor, newest)
-        : undefined,
-      deps.state.releaseLease(sourceName, deps.owner),
-    ]);
-    if (written === 'conflict') deps.log.warn('The cursor moved under this poll; leaving it', dims);
+    const outcome = await deps.state.releaseLease(
+      sourceName,
+      deps.owner,
+      newest !== undefined && newest !== cursor ? { expected: cursor, next: newest } : undefined,
+    );
+    if (outcome === 'conflict') deps.log.warn('The cursor moved under this poll; leaving it', dims);
     deps.telemetry.count('polled', dims);
     deps.telemetry.timing('pollLag', dims, newest === undefined ? 0 : deps.clock.now() - newest);
     deps.log.info('Polled', { ...dims, pages, enqueued: envelopes.length, cursor: newest });

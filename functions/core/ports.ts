@@ -228,14 +228,34 @@ export interface Log {
   error(message: string, ...extra: Record<string, unknown>[]): void;
 }
 
-/** Lease and cursor of a polled source: single-item conditional writes, like everything else. */
+/**
+ * Lease and cursor of a polled source, kept on one item so that a poll takes the lease and reads the
+ * cursor in one conditional write, and advances the cursor and releases the lease in another.
+ */
 export interface PollStateStore {
-  /** Takes the lease if it is free, expired or already ours; false when another poll holds it. */
-  acquireLease(source: string, owner: string, untilMs: number, nowMs: number): Promise<boolean>;
-  releaseLease(source: string, owner: string): Promise<void>;
+  /**
+   * Takes the lease if it is free, expired or already ours, and returns the cursor as the same
+   * write found it (undefined: no cursor yet); undefined when another poll holds the lease.
+   */
+  acquireLease(
+    source: string,
+    owner: string,
+    untilMs: number,
+    nowMs: number,
+  ): Promise<{ readonly cursor: number | undefined } | undefined>;
+  /**
+   * Releases the lease if it is still ours. With `advance`, moves the cursor from `expected`
+   * (undefined: no cursor yet) to `next` in the same write, only while the cursor still holds
+   * `expected` and the lease is ours: 'conflict' when either changed (the cursor is left, the lease
+   * released if ours).
+   */
+  releaseLease(
+    source: string,
+    owner: string,
+    advance?: { readonly expected: number | undefined; readonly next: number },
+  ): Promise<'released' | 'advanced' | 'conflict'>;
+  /** The cursor, for operators and tests; a poll reads it with its lease. */
   getCursor(source: string): Promise<number | undefined>;
-  /** Advances the cursor only if it still holds `expected` (undefined: no cursor yet). */
-  putCursor(source: string, expected: number | undefined, next: number): Promise<'written' | 'conflict'>;
 }
 
 /** A quarantined record with the key that addresses it (for show, replay and delete). */

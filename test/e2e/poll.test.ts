@@ -134,8 +134,10 @@ describe('rest-poll source on the local runtime', () => {
     const state = new DynamoPollStateStore(hub.runtime.dynamo, hub.runtime.tableName);
     const before = await state.getCursor('erp');
     const crashing = Object.create(state) as DynamoPollStateStore;
-    crashing.putCursor = async () => {
-      throw new Error('simulated crash after enqueue, before the cursor write');
+    // Dies in the write that would advance the cursor: its lease is never released and runs out.
+    crashing.releaseLease = async (_source, _owner, advance) => {
+      if (advance) throw new Error('simulated crash after enqueue, before the cursor write');
+      return 'released';
     };
     await expect(
       pollSource('erp', {
@@ -148,7 +150,7 @@ describe('rest-poll source on the local runtime', () => {
         log: { debug() {}, info() {}, warn() {}, error() {} },
         fetch: globalThis.fetch,
         owner: randomUUID(),
-        leaseMs: 60_000,
+        leaseMs: 1,
       }),
     ).rejects.toThrow('simulated crash');
     expect(await state.getCursor('erp')).toBe(before);
@@ -237,10 +239,9 @@ describe('rest-poll never sends its API token to another origin', () => {
       pollSource('erp', {
         config,
         state: {
-          acquireLease: async () => true,
-          releaseLease: async () => {},
+          acquireLease: async () => ({ cursor: undefined }),
+          releaseLease: async () => 'released',
           getCursor: async () => undefined,
-          putCursor: async () => 'written',
         },
         queue: { send: async (envelopes) => void sent.push(...envelopes) },
         secrets: { get: async () => 'erp-token' },

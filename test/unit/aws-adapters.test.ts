@@ -16,7 +16,11 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DynamoOpsStore, DynamoStateStore } from '../../functions/aws/dynamo-state-store.js';
+import {
+  DynamoOpsStore,
+  DynamoPollStateStore,
+  DynamoStateStore,
+} from '../../functions/aws/dynamo-state-store.js';
 import { SecretsManagerStore } from '../../functions/aws/secrets.js';
 import { SqsDeliveryQueues, SqsInboundQueue, SqsMessageVisibility } from '../../functions/aws/sqs.js';
 import { backoffSeconds } from '../../functions/core/backoff.js';
@@ -399,6 +403,56 @@ describe('DynamoStateStore', () => {
       sk: 'deliver#stripe#evt_1#customers#crm',
       expiresAt: 1_700_000_000 + 14 * 86_400,
     });
+  });
+});
+
+describe('DynamoPollStateStore', () => {
+  const doc = DynamoDBDocumentClient.from(new DynamoDBClient({ region, credentials }));
+  const ddbMock = mockClient(doc);
+  const store = new DynamoPollStateStore(doc, 'acme-state');
+
+  beforeEach(() => {
+    ddbMock.reset();
+  });
+
+  it('polls with two writes: one takes the lease and returns the cursor, one advances it and releases the lease', async () => {
+    ddbMock
+      .on(UpdateCommand)
+      .resolvesOnce({ Attributes: { cursor: 41 } })
+      .resolvesOnce({});
+    expect(await store.acquireLease('erp', 'poll-1', 2_000, 1_000)).toEqual({ cursor: 41 });
+    expect(await store.releaseLease('erp', 'poll-1', { expected: 41, next: 42 })).toBe('advanced');
+    // Two calls in all, both single-item UpdateItems on the one poll item: no read, no delete.
+    expect(ddbMock.calls()).toHaveLength(2);
+    const [take, release] = ddbMock.commandCalls(UpdateCommand).map((call) => call.args[0].input);
+    expect(take).toMatchObject({
+      Key: { pk: 'POLL#erp', sk: 'CURSOR' },
+      ConditionExpression: 'attribute_not_exists(#owner) OR #until < :now OR #owner = :owner',
+      ReturnValues: 'ALL_OLD',
+    });
+    expect(release).toMatchObject({
+      Key: { pk: 'POLL#erp', sk: 'CURSOR' },
+      UpdateExpression: 'SET #cursor = :next REMOVE #owner, #until',
+      ConditionExpression: '#owner = :owner AND #cursor = :expected',
+      ExpressionAttributeValues: { ':owner': 'poll-1', ':next': 42, ':expected': 41 },
+    });
+  });
+
+  it('releases the lease in a second write when the cursor moved under the poll', async () => {
+    ddbMock.on(UpdateCommand).rejectsOnce(conditionFailed()).resolvesOnce({});
+    expect(await store.releaseLease('erp', 'poll-1', { expected: 41, next: 42 })).toBe('conflict');
+    const inputs = ddbMock.commandCalls(UpdateCommand).map((call) => call.args[0].input);
+    expect(inputs[1]).toMatchObject({
+      UpdateExpression: 'REMOVE #owner, #until',
+      ConditionExpression: '#owner = :owner',
+    });
+  });
+
+  it('fails loudly on anything but a failed condition', async () => {
+    ddbMock.on(UpdateCommand).rejects(new Error('ProvisionedThroughputExceededException'));
+    await expect(store.acquireLease('erp', 'poll-1', 2_000, 1_000)).rejects.toThrow(
+      'ProvisionedThroughputExceededException',
+    );
   });
 });
 

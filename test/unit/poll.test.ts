@@ -28,42 +28,47 @@ function erpConfig(): SwitchyardConfig {
   });
 }
 
-/** Leases and cursors in memory, with the order of every call, as the Dynamo store keeps them. */
+/** Lease and cursor on one item in memory, with the order of every call, as the Dynamo store keeps them. */
 class MemoryPollState implements PollStateStore {
   readonly calls: string[] = [];
   lease: { owner: string; until: number } | undefined;
   cursor: number | undefined;
-  /** Set to model another poll that wrote the cursor after this one read it. */
-  cursorWrittenElsewhere: number | undefined;
+  /** Runs right after a lease is taken: models what other polls do while this one reads pages. */
+  afterAcquire: (() => void) | undefined;
 
-  async acquireLease(_source: string, owner: string, untilMs: number, nowMs: number): Promise<boolean> {
+  async acquireLease(
+    _source: string,
+    owner: string,
+    untilMs: number,
+    nowMs: number,
+  ): Promise<{ readonly cursor: number | undefined } | undefined> {
     this.calls.push('acquireLease');
-    if (this.lease && this.lease.until >= nowMs && this.lease.owner !== owner) return false;
+    if (this.lease && this.lease.until >= nowMs && this.lease.owner !== owner) return undefined;
     this.lease = { owner, until: untilMs };
-    return true;
+    const read = { cursor: this.cursor };
+    this.afterAcquire?.();
+    return read;
   }
 
-  async releaseLease(_source: string, owner: string): Promise<void> {
-    this.calls.push('releaseLease');
-    if (this.lease?.owner === owner) this.lease = undefined;
+  async releaseLease(
+    _source: string,
+    owner: string,
+    advance?: { readonly expected: number | undefined; readonly next: number },
+  ): Promise<'released' | 'advanced' | 'conflict'> {
+    this.calls.push(advance ? 'releaseLease+advance' : 'releaseLease');
+    const ours = this.lease?.owner === owner;
+    if (advance && ours && this.cursor === advance.expected) {
+      this.cursor = advance.next;
+      this.lease = undefined;
+      return 'advanced';
+    }
+    if (ours) this.lease = undefined;
+    return advance ? 'conflict' : 'released';
   }
 
   async getCursor(): Promise<number | undefined> {
     this.calls.push('getCursor');
-    const read = this.cursor;
-    if (this.cursorWrittenElsewhere !== undefined) this.cursor = this.cursorWrittenElsewhere;
-    return read;
-  }
-
-  async putCursor(
-    _source: string,
-    expected: number | undefined,
-    next: number,
-  ): Promise<'written' | 'conflict'> {
-    this.calls.push('putCursor');
-    if (this.cursor !== expected) return 'conflict';
-    this.cursor = next;
-    return 'written';
+    return this.cursor;
   }
 }
 
@@ -104,7 +109,8 @@ describe('pollSource: the lease and the cursor', () => {
     expect(sent).toHaveLength(2);
     expect(state.cursor).toBe(Date.parse('2026-11-02T00:00:00Z'));
     expect(state.lease).toBeUndefined();
-    expect(state.calls).toContain('releaseLease');
+    // One write takes the lease and reads the cursor, one advances it and releases the lease.
+    expect(state.calls).toEqual(['acquireLease', 'releaseLease+advance']);
   });
 
   it('skips while another poll holds the lease: no page read, nothing enqueued, no cursor write', async () => {
@@ -113,20 +119,33 @@ describe('pollSource: the lease and the cursor', () => {
     expect(await pollSource('erp', deps)).toEqual({ kind: 'leased' });
     expect(urls).toEqual([]);
     expect(sent).toEqual([]);
-    expect(state.calls).not.toContain('putCursor');
+    expect(state.calls).toEqual(['acquireLease']);
     expect(state.lease.owner).toBe('poll-0');
   });
 
-  it('re-reads, and leaves the newer cursor, when the previous poll wrote it just after this one read it', async () => {
+  it('moves no cursor and leaves the lease when its lease ran out and another poll took it and moved the cursor', async () => {
     const { state, sent, log, deps } = harness([row('a', '2026-11-01T00:00:00Z')]);
     state.cursor = Date.parse('2026-10-01T00:00:00Z');
-    state.cursorWrittenElsewhere = Date.parse('2026-11-05T00:00:00Z');
+    state.afterAcquire = () => {
+      state.lease = { owner: 'poll-2', until: Number.MAX_SAFE_INTEGER };
+      state.cursor = Date.parse('2026-11-05T00:00:00Z');
+    };
     const result = await pollSource('erp', deps);
     // Read from the older cursor: the row is enqueued again (the mapping absorbs it downstream).
     expect(sent).toHaveLength(1);
     expect(result).toMatchObject({ kind: 'polled', enqueued: 1 });
     expect(state.cursor).toBe(Date.parse('2026-11-05T00:00:00Z'));
+    expect(state.lease?.owner).toBe('poll-2');
     expect(log.entries.some((e) => e.message === 'The cursor moved under this poll; leaving it')).toBe(true);
+  });
+
+  it('releases the lease without a cursor write when no row moved the cursor', async () => {
+    const { state, deps } = harness([row('a', '2026-11-01T00:00:00Z')]);
+    state.cursor = Date.parse('2026-11-01T00:00:00Z');
+    await pollSource('erp', deps);
+    expect(state.calls).toEqual(['acquireLease', 'releaseLease']);
+    expect(state.lease).toBeUndefined();
+    expect(state.cursor).toBe(Date.parse('2026-11-01T00:00:00Z'));
   });
 
   it('releases the lease and moves no cursor when the source API is unreachable', async () => {
