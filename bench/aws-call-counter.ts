@@ -54,9 +54,17 @@ export class AwsCallCounter {
         const writes = /Put|Update|Delete|Write/.test(operation);
         try {
           const result = await next(args);
-          const consumed = (result.output as { ConsumedCapacity?: { CapacityUnits?: number } })
-            .ConsumedCapacity;
-          const units = consumed?.CapacityUnits ?? 0;
+          // One object for single-item calls, one per table for the batch calls (BatchGetItem bills
+          // each item as GetItem does, and dynalite adds them up the same way).
+          const consumed = (
+            result.output as {
+              ConsumedCapacity?: { CapacityUnits?: number } | readonly { CapacityUnits?: number }[];
+            }
+          ).ConsumedCapacity;
+          const units = (Array.isArray(consumed) ? consumed : consumed ? [consumed] : []).reduce(
+            (sum: number, c: { CapacityUnits?: number }) => sum + (c.CapacityUnits ?? 0),
+            0,
+          );
           if (writes) this.counts.dynamo.writeUnits += units;
           else this.counts.dynamo.readUnits += units;
           return result;

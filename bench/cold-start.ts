@@ -11,7 +11,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { build, type Metafile } from 'esbuild';
 import type { SwitchyardConfig } from '../functions/core/config.js';
 import { loadConfig } from '../functions/core/config-schema.js';
-import { deriveTopology, type EnvRef, type FunctionSpec } from '../functions/core/topology.js';
+import { deriveTopology, type FunctionSpec } from '../functions/core/topology.js';
 import { lambdaEsbuildOptions } from '../lib/constructs/bundling.js';
 import { startCrmDestination } from '../local/demo/crm-destination.js';
 import { withStandInUrls } from '../local/demo/demo.js';
@@ -20,6 +20,7 @@ import { demoCustomer, stripeCustomerEvent, stripeSignatureHeader } from '../loc
 import { awsClientConfig, LOCAL_CREDENTIALS, LOCAL_REGION, startEmulators } from '../local/emulators.js';
 import { silentLogger } from '../local/log.js';
 import { provision } from '../local/provision.js';
+import { resolveEnv } from '../local/runtime.js';
 import userConfig from '../switchyard.config.js';
 import { check, median, ratio, round, type TargetCheck } from './util.js';
 
@@ -167,28 +168,6 @@ async function startSecretsManager(values: Record<string, string>): Promise<{ ur
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
-
-function resolveEnv(
-  spec: FunctionSpec,
-  tableName: string,
-  queueUrls: Record<string, string>,
-): Record<string, string> {
-  const resolve = (ref: EnvRef): string => {
-    switch (ref.kind) {
-      case 'literal':
-        return ref.value;
-      case 'tableName':
-        return tableName;
-      case 'queueUrl':
-        return queueUrls[ref.queue] ?? '';
-      case 'queueUrlMap':
-        return JSON.stringify(
-          Object.fromEntries(Object.entries(ref.queues).map(([k, q]) => [k, queueUrls[q] ?? ''])),
-        );
-    }
-  };
-  return Object.fromEntries(Object.entries(spec.env).map(([k, ref]) => [k, resolve(ref)]));
 }
 
 function sqsEvent(queueArn: string, body: string, groupId?: string) {

@@ -107,7 +107,8 @@ export interface HubRuntime {
   stop(options?: { drainTimeoutMs?: number }): Promise<void>;
 }
 
-function resolveEnv(
+/** A function's environment as Lambda would see it, from the topology's references and what was provisioned. */
+export function resolveEnv(
   spec: FunctionSpec,
   tableName: string,
   queueUrls: Readonly<Record<string, string>>,

@@ -25,6 +25,7 @@ import type {
   StoredQuarantineItem,
 } from '../core/ports.js';
 import type { ShadowRecord } from '../core/shadow.js';
+import { CoalescedGet } from './coalesced-get.js';
 
 /** The document client every store here takes: optional fields left undefined are not written. */
 export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
@@ -45,17 +46,19 @@ export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
  *   POLL#<source>                        / CURSOR        -> cursor, and the lease while a poll runs
  */
 export class DynamoStateStore implements StateStore {
+  /** Every read is strongly consistent; reads made at the same moment share a BatchGetItem. */
+  private readonly reads: CoalescedGet;
+
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
     private readonly quarantineRetentionSeconds: number,
-  ) {}
+  ) {
+    this.reads = new CoalescedGet(client, tableName);
+  }
 
-  private async get(pk: string, sk: string): Promise<Record<string, unknown> | undefined> {
-    const result = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk, sk }, ConsistentRead: true }),
-    );
-    return result.Item;
+  private get(pk: string, sk: string): Promise<Record<string, unknown> | undefined> {
+    return this.reads.get({ pk, sk });
   }
 
   private async conditionalPut(

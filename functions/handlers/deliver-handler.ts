@@ -12,9 +12,11 @@ import type {
   AuditEntry,
   AuditTrail,
   BreakerStore,
+  DeliveryMapping,
   DeliveryQueues,
   Dimensions,
   MessageVisibility,
+  StateStore,
   Telemetry,
 } from '../core/ports.js';
 import { describe, receiveCount, retryLater } from './sqs-failure.js';
@@ -72,6 +74,49 @@ interface BatchState {
 }
 
 const groupOf = (record: SQSRecord): string => record.attributes.MessageGroupId ?? record.messageId;
+
+/**
+ * The state store for one batch, with the mappings of the first record of each FIFO group read at
+ * the start, all at once: the store coalesces reads made at the same moment into one BatchGetItem,
+ * where the records, which run one at a time, would each make a GetItem. Only the first of each
+ * group: a later record of a group must see the mapping its predecessor writes, so it reads its
+ * own. Each prefetched mapping answers that one record's read, once.
+ */
+function withPrefetchedMappings(
+  state: StateStore,
+  destination: string,
+  records: readonly SQSRecord[],
+): StateStore {
+  const prefetched = new Map<string, Promise<DeliveryMapping | undefined>>();
+  const seen = new Set<string>();
+  for (const record of records) {
+    const group = groupOf(record);
+    if (seen.has(group)) continue;
+    seen.add(group);
+    let message: DeliveryMessage;
+    try {
+      message = parseDeliveryMessage(record.body);
+    } catch {
+      // Unreadable: its own turn quarantines it, with the reason.
+      continue;
+    }
+    const read = state.getMapping(destination, message.entity, message.id);
+    // Consumed by the record's own read, which reports a failure; one never consumed (its record
+    // was held or handed back) must not become an unhandled rejection.
+    read.catch(() => undefined);
+    prefetched.set(`${message.entity}#${message.id}`, read);
+  }
+  // The store's other methods, with their `this`, through the prototype chain.
+  const batchState: StateStore = Object.create(state);
+  batchState.getMapping = (name, entity, id) => {
+    const key = `${entity}#${id}`;
+    const read = name === destination ? prefetched.get(key) : undefined;
+    if (!read) return state.getMapping(name, entity, id);
+    prefetched.delete(key);
+    return read;
+  };
+  return batchState;
+}
 
 /** Thrown for a record held back (an earlier record of its FIFO group failed, or the invocation is out of time). */
 export class HeldBackError extends TransientError {}
@@ -221,6 +266,7 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
     batch: BatchState,
     context: Context,
     breaker: CircuitBreaker | undefined,
+    state: StateStore,
   ): Promise<void> => {
     const { failedGroups } = batch;
     let message: DeliveryMessage | undefined;
@@ -259,7 +305,7 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
         await hold(record, message, pausedUntil, lane(), batch, false);
         return;
       }
-      const outcome = await deliverMessage(message, { ...deps, connector: timed(lane()), log });
+      const outcome = await deliverMessage(message, { ...deps, state, connector: timed(lane()), log });
       if (outcome.kind === 'delivered') {
         await breaker?.recordSuccess();
         telemetry.count('delivered', lane());
@@ -333,9 +379,16 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
       ? new CircuitBreaker(deps.breakers, destinationName, deps.destination.circuitBreaker, deps.clock)
       : undefined;
     try {
+      // While the breaker is open nothing is sent, and nothing needs reading. A failed breaker read
+      // is left to each record's own (deliverRecord loads it again and fails only that record).
+      const open = await breaker?.load().then(
+        () => breaker.openUntil() !== undefined,
+        () => true,
+      );
+      const state = open ? deps.state : withPrefetchedMappings(deps.state, destinationName, event.Records);
       return await processPartialResponse(
         event,
-        (record: SQSRecord) => deliverRecord(record, batch, context, breaker),
+        (record: SQSRecord) => deliverRecord(record, batch, context, breaker, state),
         processor,
         {
           context,

@@ -1,32 +1,24 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoPollStateStore, documentClient } from '../../functions/aws/dynamo-state-store.js';
-import { awsClientConfig, type Emulators, startEmulators } from '../../local/emulators.js';
-import { silentLogger } from '../../local/log.js';
 import { ensureTable } from '../../local/provision.js';
+import { startTestEmulators, type TestEmulators } from '../support/emulators.js';
 
 const TABLE = 'poll-state';
-let dataDir: string;
-let emulators: Emulators;
+let env: TestEmulators;
 let dynamodb: DynamoDBClient;
 let state: DynamoPollStateStore;
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'switchyard-poll-state-'));
-  emulators = await startEmulators({ dataDir, inMemory: true, logger: silentLogger });
-  dynamodb = new DynamoDBClient(awsClientConfig(emulators.dynamodbEndpoint));
+  env = await startTestEmulators('poll-state');
+  dynamodb = env.dynamodb;
   await ensureTable(TABLE, dynamodb, 10_000);
   state = new DynamoPollStateStore(documentClient(dynamodb), TABLE);
 });
 
 afterAll(async () => {
-  dynamodb?.destroy();
-  await emulators?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await env?.stop();
 });
 
 const NOW = Date.parse('2026-12-04T00:00:00Z');

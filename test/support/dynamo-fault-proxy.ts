@@ -37,30 +37,41 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** The mapping item a PutItem writes or a GetItem reads (its pk), if that is what the request is. */
+type WireKey = { pk?: { S?: string }; sk?: { S?: string } };
+
+/**
+ * The mapping items a request writes (PutItem) or reads (GetItem, or BatchGetItem: the state store
+ * reads keys asked for at the same moment together), by pk.
+ */
 function mappingRequest(
   target: string | undefined,
   body: Buffer,
   destination: string,
-): { kind: 'write' | 'read'; pk: string } | undefined {
-  const kind =
-    target === 'DynamoDB_20120810.PutItem'
-      ? 'write'
-      : target === 'DynamoDB_20120810.GetItem'
-        ? 'read'
-        : undefined;
-  if (!kind) return undefined;
+): { kind: 'write' | 'read'; pks: string[] } | undefined {
+  let parsed: {
+    Item?: WireKey;
+    Key?: WireKey;
+    RequestItems?: Record<string, { Keys?: WireKey[] }>;
+  };
   try {
-    const parsed = JSON.parse(body.toString('utf8')) as Record<
-      'Item' | 'Key',
-      { pk?: { S?: string }; sk?: { S?: string } } | undefined
-    >;
-    const item = kind === 'write' ? parsed.Item : parsed.Key;
-    const pk = item?.pk?.S;
-    return item?.sk?.S === `MAP#${destination}` && pk ? { kind, pk } : undefined;
+    parsed = JSON.parse(body.toString('utf8'));
   } catch {
     return undefined;
   }
+  const mappings = (keys: (WireKey | undefined)[]) =>
+    keys.flatMap((key) => (key?.sk?.S === `MAP#${destination}` && key.pk?.S ? [key.pk.S] : []));
+  const [kind, pks] =
+    target === 'DynamoDB_20120810.PutItem'
+      ? (['write', mappings([parsed.Item])] as const)
+      : target === 'DynamoDB_20120810.GetItem'
+        ? (['read', mappings([parsed.Key])] as const)
+        : target === 'DynamoDB_20120810.BatchGetItem'
+          ? ([
+              'read',
+              mappings(Object.values(parsed.RequestItems ?? {}).flatMap((t) => t.Keys ?? [])),
+            ] as const)
+          : [undefined, []];
+  return kind && pks.length > 0 ? { kind, pks } : undefined;
 }
 
 /**
@@ -84,11 +95,14 @@ export async function startDynamoFaultProxy(target: string): Promise<DynamoFault
       const mapping = plan
         ? mappingRequest(req.headers['x-amz-target'] as string | undefined, body, plan.destination)
         : undefined;
-      if (mapping?.kind === 'read' && failing.delete(mapping.pk)) done.add(mapping.pk);
-      if (plan && mapping?.kind === 'write' && !done.has(mapping.pk)) {
-        failing.add(mapping.pk);
-        const mode = plan.modeFor(mapping.pk);
-        injected.push({ pk: mapping.pk, mode, at: Date.now() });
+      if (mapping?.kind === 'read') {
+        for (const pk of mapping.pks) if (failing.delete(pk)) done.add(pk);
+      }
+      const pk = mapping?.kind === 'write' ? mapping.pks[0] : undefined;
+      if (plan && pk !== undefined && !done.has(pk)) {
+        failing.add(pk);
+        const mode = plan.modeFor(pk);
+        injected.push({ pk, mode, at: Date.now() });
         if (mode === 'drop') {
           req.socket.destroy();
           return;

@@ -631,6 +631,38 @@ describe('createDeliverHandler', () => {
     expect(telemetry.total('deadLettered', { destination: 'crm' })).toBe(0);
   });
 
+  it("reads the mapping of each group's first record before the first call, and none while the breaker is open", async () => {
+    const reads: string[] = [];
+    const getMapping = state.getMapping.bind(state);
+    state.getMapping = async (destination, entity, id) => {
+      reads.push(id);
+      return getMapping(destination, entity, id);
+    };
+    const destination = byId({});
+    const fetch: typeof globalThis.fetch = async (input, init) => {
+      reads.push('call');
+      return destination.fetch(input, init);
+    };
+    await deliverHandler(fetch)(
+      sqsEvent([
+        fifo(message('a', V1), 'a1'),
+        fifo(message('a', V1 + 1, 'v2'), 'a2'),
+        fifo(message('b', V1), 'b1'),
+      ]),
+      lambdaContext('deliver-crm'),
+    );
+    // a and b at once before anything is sent; a2 reads its own, after a1 wrote it.
+    expect(reads).toEqual(['a', 'b', 'call', 'a', 'call', 'call']);
+
+    reads.length = 0;
+    const breakers = memoryBreakers({ failures: 5, openUntil: clock.now() + 30_000, openSeconds: 30 });
+    await deliverHandler(fetch, { breakers })(
+      sqsEvent([fifo(message('c', V1), 'c1'), fifo(message('d', V1), 'd1')]),
+      lambdaContext('deliver-crm'),
+    );
+    expect(reads).toEqual([]);
+  });
+
   it('requeues a record the open breaker holds on its second receive, not only near its last', async () => {
     const states = new Map<string, BreakerState>([
       ['crm', { failures: 5, openUntil: clock.now() + 30_000, openSeconds: 30 }],
