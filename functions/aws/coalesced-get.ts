@@ -21,6 +21,13 @@ const UNPROCESSED_DELAY_MS = 25;
 
 const keyId = (key: ItemKey) => `${key.pk}\u0000${key.sk}`;
 
+/** Answers every caller of one key; each gets its own copy, so no caller sees another's changes. */
+function settle(entry: Waiting, item: Item | undefined): void {
+  for (const [i, caller] of entry.callers.entries()) {
+    caller.resolve(i === 0 || !item ? item : structuredClone(item));
+  }
+}
+
 /**
  * Strongly consistent single-item reads, coalesced: the reads asked for in one turn of the event loop
  * go out as one BatchGetItem, a lone read as a GetItem. Route runs the records of an inbound batch
@@ -28,10 +35,10 @@ const keyId = (key: ItemKey) => `${key.pk}\u0000${key.sk}`;
  * those not found) share a call: about two calls per batch of ten new records where there were
  * twenty. BatchGetItem bills each item as GetItem does, so the read units do not change.
  *
- * Nothing is lost and no read fails for another's sake: a key asked for twice is read once for both;
- * keys a BatchGetItem leaves unprocessed are asked for again, then read alone; and when the
- * BatchGetItem call itself fails, each key is read alone, so a caller fails only when its own read
- * does (with that read's error).
+ * Nothing is lost and no read fails for another's sake: a key asked for twice is read once for both
+ * (each gets its own copy); keys a BatchGetItem leaves unprocessed are asked for again, then read
+ * alone; and when a BatchGetItem call fails, the keys it did not answer are read alone, so a caller
+ * fails only when its own read does (with that read's error).
  */
 export class CoalescedGet {
   private waiting = new Map<string, Waiting>();
@@ -70,23 +77,22 @@ export class CoalescedGet {
 
   /** Settles every caller of `entries`; never rejects itself. */
   private async read(entries: readonly Waiting[]): Promise<void> {
-    let left = entries;
+    const unread = { left: entries };
     if (entries.length > 1) {
       try {
-        left = await this.readTogether(entries);
+        await this.readTogether(unread);
       } catch {
-        // The call as a whole failed (a network error, a throttle the SDK gave up on): each key is
-        // read on its own below, and each caller gets its own read's outcome, error included.
-        left = entries;
+        // A call failed as a whole (a network error, a throttle the SDK gave up on): the keys it did
+        // not answer are read on their own below, and each caller gets its own read's outcome.
       }
     }
-    await Promise.all(left.map((entry) => this.readAlone(entry)));
+    await Promise.all(unread.left.map((entry) => this.readAlone(entry)));
   }
 
-  /** Reads `entries` with BatchGetItem, settling those it answers; returns the ones still unread. */
-  private async readTogether(entries: readonly Waiting[]): Promise<readonly Waiting[]> {
-    let left = entries;
-    for (let attempt = 0; attempt <= UNPROCESSED_RETRIES && left.length > 0; attempt++) {
+  /** Reads `unread.left` with BatchGetItem, settling those it answers and leaving the rest in it. */
+  private async readTogether(unread: { left: readonly Waiting[] }): Promise<void> {
+    for (let attempt = 0; attempt <= UNPROCESSED_RETRIES && unread.left.length > 0; attempt++) {
+      const left = unread.left;
       if (attempt > 0) await this.sleep(UNPROCESSED_DELAY_MS * 2 ** (attempt - 1));
       const result = await this.client.send(
         new BatchGetCommand({
@@ -108,11 +114,10 @@ export class CoalescedGet {
       for (const entry of left) {
         const id = keyId(entry.key);
         if (unprocessed.has(id)) next.push(entry);
-        else for (const caller of entry.callers) caller.resolve(found.get(id));
+        else settle(entry, found.get(id));
       }
-      left = next;
+      unread.left = next;
     }
-    return left;
   }
 
   private async readAlone(entry: Waiting): Promise<void> {
@@ -120,7 +125,7 @@ export class CoalescedGet {
       const result = await this.client.send(
         new GetCommand({ TableName: this.tableName, Key: { ...entry.key }, ConsistentRead: true }),
       );
-      for (const caller of entry.callers) caller.resolve(result.Item);
+      settle(entry, result.Item);
     } catch (error) {
       for (const caller of entry.callers) caller.reject(error);
     }

@@ -230,7 +230,8 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
     await deps.requeue.send([
       {
         ...rest,
-        routedFrom: `${message.routedFrom}~held@${deps.clock.now()}`,
+        // A new FIFO deduplication id (it is built from routedFrom), one suffix however often.
+        routedFrom: `${message.routedFrom.replace(/~held@\d+$/, '')}~held@${deps.clock.now()}`,
         ...(until > deps.clock.now() ? { notBefore: until } : {}),
       },
     ]);
@@ -248,7 +249,12 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
    * maxReceiveCount - 1 failures of its own. (Requeued only on its last receive, a record of a
    * flapping destination could wait behind its entity's failures for six receives of eight, then
    * fail twice and be dead-lettered: chaos 2 did that in CI.) The cost is one SendMessage per wait
-   * after the first, paid only while a lane is failing.
+   * after the first, paid only while a lane is failing. Never on a first receive (unless that is the
+   * last, with maxReceiveCount 1): a requeued copy is visible at once, and one that was requeued
+   * again on arrival would spin through the queue for the whole pause instead of waiting it out.
+   *
+   * A record that fails on its own between waits starts again with each requeue, so on a lane whose
+   * breaker keeps opening for other records' failures it stays out of the DLQ until the lane settles.
    */
   const requeueIfWaitedBefore = async (
     record: SQSRecord,
@@ -258,7 +264,7 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
     notBefore?: number,
   ): Promise<boolean> =>
     (batch.requeuedGroups.has(groupOf(record)) ||
-      receiveCount(record) >= Math.min(2, deps.destination.retry.maxReceiveCount - 1)) &&
+      receiveCount(record) >= Math.min(2, deps.destination.retry.maxReceiveCount)) &&
     requeue(record, message, lane, batch, notBefore);
 
   const deliverRecord = async (

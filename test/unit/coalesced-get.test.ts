@@ -81,6 +81,18 @@ describe('CoalescedGet', () => {
     });
   });
 
+  it('after a failed retry reads alone only the keys still unread, and gives callers of one key their own copies', async () => {
+    ddbMock
+      .on(BatchGetCommand)
+      .resolvesOnce({ Responses: { [TABLE]: [item(1)] }, UnprocessedKeys: { [TABLE]: { Keys: [key(2)] } } })
+      .rejectsOnce(new Error('socket hang up'));
+    ddbMock.on(GetCommand).resolves({ Item: item(2) });
+    const [one, again, two] = await Promise.all([reads.get(key(1)), reads.get(key(1)), reads.get(key(2))]);
+    expect([one, again, two]).toEqual([item(1), item(1), item(2)]);
+    expect(one).not.toBe(again);
+    expect(ddbMock.commandCalls(GetCommand).map((c) => c.args[0].input.Key)).toEqual([key(2)]);
+  });
+
   it('splits more than 100 keys across calls', async () => {
     ddbMock
       .on(BatchGetCommand)

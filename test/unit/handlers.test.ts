@@ -748,6 +748,30 @@ describe('createDeliverHandler', () => {
     }
   });
 
+  it('never requeues a waiting record on its first receive, so a requeued copy waits out its pause instead of spinning', async () => {
+    const breakers = memoryBreakers({ failures: 5, openUntil: clock.now() + 30_000, openSeconds: 30 });
+    const requeue = new MemoryDeliveryQueues();
+    const destination = byId({});
+    // maxReceiveCount 2: the threshold that was maxReceiveCount - 1 requeued on every receive.
+    const held = { ...message('a', V1), routedFrom: 'inbound-a~held@5', notBefore: clock.now() + 30_000 };
+    const response = await deliverHandler(
+      destination.fetch,
+      { breakers, requeue },
+      2,
+    )(sqsEvent([fifo(held, 'a1', 1), fifo(message('b', V1), 'b1', 2)]), lambdaContext('deliver-crm'));
+    expect(failedIds(response)).toEqual(['a1']);
+    expect(visibility.delays).toEqual([{ receiptHandle: 'rh-a1', seconds: 30 }]);
+    // b1 waits on its last receive: requeued, with one suffix on its routedFrom however often.
+    expect(requeue.sent.map((m) => m.id)).toEqual(['b']);
+    const again = await deliverHandler(
+      destination.fetch,
+      { breakers, requeue },
+      2,
+    )(sqsEvent([fifo(held, 'a1', 2)]), lambdaContext('deliver-crm'));
+    expect(failedIds(again)).toEqual([]);
+    expect(requeue.sent[1]?.routedFrom).toMatch(/^inbound-a~held@\d+$/);
+  });
+
   it('holds back later records of a failed group, but not other groups', async () => {
     const destination = byId({ a: () => jsonResponse(503) });
     const records = [
