@@ -513,7 +513,10 @@ export class DynamoOpsStore implements OpsStore {
   }
 }
 
-/** Circuit breakers: `BREAKER#<destination>` / `BREAKER`. Last writer wins: it is a brake, not a lock. */
+/**
+ * Circuit breakers: `BREAKER#<destination>` / `BREAKER`. A brake, not a lock: the last writer wins,
+ * except that no write shortens a pause in effect (a conditional put).
+ */
 export class DynamoBreakerStore implements BreakerStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -538,12 +541,20 @@ export class DynamoBreakerStore implements BreakerStore {
       : undefined;
   }
 
-  async putBreaker(destination: string, state: BreakerState): Promise<void> {
-    await this.client.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: { pk: `BREAKER#${destination}`, sk: 'BREAKER', ...state },
-      }),
-    );
+  async putBreaker(destination: string, state: BreakerState, nowMs: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: `BREAKER#${destination}`, sk: 'BREAKER', ...state },
+          ConditionExpression: 'attribute_not_exists(pk) OR openUntil <= :now OR openUntil <= :until',
+          ExpressionAttributeValues: { ':now': nowMs, ':until': state.openUntil },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
   }
 }

@@ -4,8 +4,10 @@ import type { BreakerState, BreakerStore, Clock } from './ports.js';
 /**
  * The circuit breaker of one destination, as one deliver invocation sees it: read once per batch,
  * written only when it changes (a failure, a recovery), so a healthy lane pays one read per batch.
- * Concurrent invocations may race on the write; the breaker is a brake, not a lock, and either
- * outcome is safe.
+ * Concurrent invocations race on the write; the breaker is a brake, not a lock. The one thing a
+ * write from an older read must not do is shorten a pause another invocation set (a success closing
+ * it at once, a failure below the threshold writing the closed state it read): the store refuses
+ * that, and the breaker then reads the state that won.
  */
 export class CircuitBreaker {
   private state: BreakerState | undefined;
@@ -33,8 +35,13 @@ export class CircuitBreaker {
   async recordSuccess(): Promise<void> {
     if (!this.settings.enabled || !this.state || (this.state.failures === 0 && this.state.openUntil === 0))
       return;
-    this.state = { failures: 0, openUntil: 0, openSeconds: this.settings.openSeconds };
-    await this.store.putBreaker(this.destination, this.state);
+    await this.write({ failures: 0, openUntil: 0, openSeconds: this.settings.openSeconds });
+  }
+
+  private async write(state: BreakerState): Promise<void> {
+    this.state = state;
+    if (!(await this.store.putBreaker(this.destination, state, this.clock.now())))
+      this.state = await this.store.getBreaker(this.destination);
   }
 
   /**
@@ -55,7 +62,6 @@ export class CircuitBreaker {
         : this.settings.openSeconds;
       openUntil = now + Math.max(openSeconds, Math.min(retryAfterSeconds ?? 0, 43_200)) * 1000;
     }
-    this.state = { failures, openUntil, openSeconds };
-    await this.store.putBreaker(this.destination, this.state);
+    await this.write({ failures, openUntil, openSeconds });
   }
 }

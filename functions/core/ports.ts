@@ -305,5 +305,11 @@ export interface BreakerState {
 
 export interface BreakerStore {
   getBreaker(destination: string): Promise<BreakerState | undefined>;
-  putBreaker(destination: string, state: BreakerState): Promise<void>;
+  /**
+   * Writes `state` unless the stored pause is still in effect at `nowMs` and ends later than
+   * `state.openUntil`: concurrent invocations race on the breaker, and a write made from an older
+   * read (a success, a failure below the threshold) must not shorten a pause another one set.
+   * False when it was refused.
+   */
+  putBreaker(destination: string, state: BreakerState, nowMs: number): Promise<boolean>;
 }

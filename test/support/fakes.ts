@@ -1,5 +1,7 @@
 import type { DeliveryMessage, Envelope } from '../../functions/core/messages.js';
 import type {
+  BreakerState,
+  BreakerStore,
   Clock,
   DeliveryQueues,
   Dimensions,
@@ -235,4 +237,32 @@ export function jsonResponse(
     status,
     headers: { 'content-type': 'application/json', ...headers },
   });
+}
+
+/** Circuit breakers in memory, refusing a write that would shorten a pause in effect, as DynamoBreakerStore does. */
+export class MemoryBreakerStore implements BreakerStore {
+  readonly states = new Map<string, BreakerState>();
+  reads = 0;
+  writes = 0;
+  refused = 0;
+
+  constructor(initial?: Readonly<Record<string, BreakerState>>) {
+    for (const [name, state] of Object.entries(initial ?? {})) this.states.set(name, state);
+  }
+
+  async getBreaker(destination: string): Promise<BreakerState | undefined> {
+    this.reads += 1;
+    return this.states.get(destination);
+  }
+
+  async putBreaker(destination: string, state: BreakerState, nowMs: number): Promise<boolean> {
+    const stored = this.states.get(destination);
+    if (stored && stored.openUntil > nowMs && stored.openUntil > state.openUntil) {
+      this.refused += 1;
+      return false;
+    }
+    this.writes += 1;
+    this.states.set(destination, state);
+    return true;
+  }
 }

@@ -5,7 +5,7 @@ import { httpConnector } from '../../functions/connectors/http.js';
 import type { SwitchyardConfig } from '../../functions/core/config.js';
 import { TransientError } from '../../functions/core/errors.js';
 import type { DeliveryMessage } from '../../functions/core/messages.js';
-import type { AuditEntry, BreakerState, BreakerStore, Clock } from '../../functions/core/ports.js';
+import type { AuditEntry, BreakerState, Clock } from '../../functions/core/ports.js';
 import { createDeliverHandler, type DeliverHandlerDeps } from '../../functions/handlers/deliver-handler.js';
 import { createIngestHandler } from '../../functions/handlers/ingest-handler.js';
 import { createRouteHandler } from '../../functions/handlers/route-handler.js';
@@ -29,6 +29,7 @@ import {
   fakeFetch,
   jsonResponse,
   ManualClock,
+  MemoryBreakerStore,
   MemoryDeliveryQueues,
   MemoryInboundQueue,
   MemorySecretStore,
@@ -550,13 +551,7 @@ describe('createDeliverHandler', () => {
   });
 
   it('while the breaker is open, requeues the later records of a group behind the one it requeues, burning no retry', async () => {
-    const states = new Map<string, BreakerState>([
-      ['crm', { failures: 5, openUntil: clock.now() + 30_000, openSeconds: 30 }],
-    ]);
-    const breakers: BreakerStore = {
-      getBreaker: async (name) => states.get(name),
-      putBreaker: async (name, state) => void states.set(name, state),
-    };
+    const breakers = memoryBreakers({ failures: 5, openUntil: clock.now() + 30_000, openSeconds: 30 });
     const requeue = new MemoryDeliveryQueues();
     const destination = byId({});
     // a1 is near its last receive (maxReceiveCount 3): it goes back on the queue as a new message.
@@ -664,13 +659,7 @@ describe('createDeliverHandler', () => {
   });
 
   it('requeues a record the open breaker holds on its second receive, not only near its last', async () => {
-    const states = new Map<string, BreakerState>([
-      ['crm', { failures: 5, openUntil: clock.now() + 30_000, openSeconds: 30 }],
-    ]);
-    const breakers: BreakerStore = {
-      getBreaker: async (name) => states.get(name),
-      putBreaker: async (name, state) => void states.set(name, state),
-    };
+    const breakers = memoryBreakers({ failures: 5, openUntil: clock.now() + 30_000, openSeconds: 30 });
     const requeue = new MemoryDeliveryQueues();
     const destination = byId({});
     const response = await deliverHandler(
@@ -688,13 +677,8 @@ describe('createDeliverHandler', () => {
     expect(destination.calls).toHaveLength(0);
   });
 
-  function memoryBreakers(initial?: BreakerState): BreakerStore & { states: Map<string, BreakerState> } {
-    const states = new Map<string, BreakerState>(initial ? [['crm', initial]] : []);
-    return {
-      states,
-      getBreaker: async (name) => states.get(name),
-      putBreaker: async (name, state) => void states.set(name, state),
-    };
+  function memoryBreakers(initial?: BreakerState): MemoryBreakerStore {
+    return new MemoryBreakerStore(initial ? { crm: initial } : {});
   }
 
   it('does not call the destination before a requeued copy is due, even when the breaker says closed', async () => {
