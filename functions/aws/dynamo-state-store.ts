@@ -32,6 +32,23 @@ export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
 
+const isConditionFailure = (error: unknown): boolean =>
+  error instanceof ConditionalCheckFailedException ||
+  (error as Error).name === 'ConditionalCheckFailedException';
+
+/**
+ * A conditional write: `{ output }` when it was written, undefined when its condition did not hold
+ * (an expected answer of a conditional write, not a failure). Any other error is thrown.
+ */
+async function ifConditionHolds<T>(write: Promise<T>): Promise<{ readonly output: T } | undefined> {
+  try {
+    return { output: await write };
+  } catch (error) {
+    if (isConditionFailure(error)) return undefined;
+    throw error;
+  }
+}
+
 /**
  * The state table: one DynamoDB table, single-item conditional writes only (no transactions:
  * dynalite lacks them, and a transactional write costs double).
@@ -67,8 +84,8 @@ export class DynamoStateStore implements StateStore {
     names?: Record<string, string>,
     values?: Record<string, unknown>,
   ): Promise<boolean> {
-    try {
-      await this.client.send(
+    const written = await ifConditionHolds(
+      this.client.send(
         new PutCommand({
           TableName: this.tableName,
           Item: item,
@@ -76,17 +93,9 @@ export class DynamoStateStore implements StateStore {
           ...(names ? { ExpressionAttributeNames: names } : {}),
           ...(values ? { ExpressionAttributeValues: values } : {}),
         }),
-      );
-      return true;
-    } catch (error) {
-      if (
-        error instanceof ConditionalCheckFailedException ||
-        (error as Error).name === 'ConditionalCheckFailedException'
-      ) {
-        return false;
-      }
-      throw error;
-    }
+      ),
+    );
+    return written !== undefined;
   }
 
   async getXref(system: string, entity: Entity, externalId: string): Promise<string | undefined> {
@@ -112,7 +121,7 @@ export class DynamoStateStore implements StateStore {
       );
       return canonicalId;
     } catch (error) {
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+      if (!isConditionFailure(error)) throw error;
       const returned = (error as ConditionalCheckFailedException).Item?.canonicalId?.S;
       const holder = returned ?? (await this.get(pk, sk))?.canonicalId;
       if (typeof holder !== 'string') throw new Error(`${what} was claimed but cannot be read back`);
@@ -133,8 +142,9 @@ export class DynamoStateStore implements StateStore {
   }
 
   async repointNaturalKey(entity: Entity, key: string, from: string, to: string): Promise<void> {
-    try {
-      await this.client.send(
+    // Refused when someone else already moved it: theirs is as good.
+    await ifConditionHolds(
+      this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { pk: `NATURAL#${entity}#${sha256Hex(key)}`, sk: 'NATURAL' },
@@ -142,11 +152,8 @@ export class DynamoStateStore implements StateStore {
           ConditionExpression: 'canonicalId = :from',
           ExpressionAttributeValues: { ':from': from, ':to': to },
         }),
-      );
-    } catch (error) {
-      // Someone else already moved it: theirs is as good.
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-    }
+      ),
+    );
   }
 
   async putPossibleDuplicate(item: PossibleDuplicate): Promise<void> {
@@ -295,17 +302,9 @@ export class DynamoPollStateStore implements PollStateStore {
     return { pk: `POLL#${source}`, sk: 'CURSOR' };
   }
 
-  /** An UpdateItem that reports a failed condition as false. */
-  private async update(
-    input: Omit<UpdateCommandInput, 'TableName'>,
-  ): Promise<{ readonly attributes: Record<string, unknown> | undefined } | false> {
-    try {
-      const result = await this.client.send(new UpdateCommand({ TableName: this.tableName, ...input }));
-      return { attributes: result.Attributes };
-    } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
-      throw error;
-    }
+  /** A conditional UpdateItem: `{ output }`, or undefined when its condition did not hold. */
+  private update(input: Omit<UpdateCommandInput, 'TableName'>) {
+    return ifConditionHolds(this.client.send(new UpdateCommand({ TableName: this.tableName, ...input })));
   }
 
   async acquireLease(
@@ -323,7 +322,7 @@ export class DynamoPollStateStore implements PollStateStore {
       ReturnValues: 'ALL_OLD',
     });
     if (!taken) return undefined;
-    const cursor = taken.attributes?.cursor;
+    const cursor = taken.output.Attributes?.cursor;
     return { cursor: typeof cursor === 'number' ? cursor : undefined };
   }
 
@@ -478,8 +477,8 @@ export class DynamoOpsStore implements OpsStore {
   }
 
   async markShadowPromoted(record: ShadowRecord, at: number): Promise<boolean> {
-    try {
-      await this.client.send(
+    const marked = await ifConditionHolds(
+      this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { pk: shadowPk(record.flow), sk: shadowSk(record.destination, record.entity, record.id) },
@@ -487,17 +486,15 @@ export class DynamoOpsStore implements OpsStore {
           ConditionExpression: 'idempotencyKey = :key AND attribute_not_exists(promotedAt)',
           ExpressionAttributeValues: { ':at': at, ':key': record.idempotencyKey },
         }),
-      );
-      return true;
-    } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
-      throw error;
-    }
+      ),
+    );
+    return marked !== undefined;
   }
 
   async clearShadowPromoted(record: ShadowRecord, at: number): Promise<void> {
-    try {
-      await this.client.send(
+    // Refused when a newer shadow record replaced it meanwhile: nothing of ours to undo.
+    await ifConditionHolds(
+      this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { pk: shadowPk(record.flow), sk: shadowSk(record.destination, record.entity, record.id) },
@@ -505,11 +502,8 @@ export class DynamoOpsStore implements OpsStore {
           ConditionExpression: 'promotedAt = :at',
           ExpressionAttributeValues: { ':at': at },
         }),
-      );
-    } catch (error) {
-      // A newer shadow record replaced it meanwhile: nothing of ours to undo.
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-    }
+      ),
+    );
   }
 }
 
@@ -542,19 +536,16 @@ export class DynamoBreakerStore implements BreakerStore {
   }
 
   async putBreaker(destination: string, state: BreakerState, nowMs: number): Promise<boolean> {
-    try {
-      await this.client.send(
+    const written = await ifConditionHolds(
+      this.client.send(
         new PutCommand({
           TableName: this.tableName,
           Item: { pk: `BREAKER#${destination}`, sk: 'BREAKER', ...state },
           ConditionExpression: 'attribute_not_exists(pk) OR openUntil <= :now OR openUntil <= :until',
           ExpressionAttributeValues: { ':now': nowMs, ':until': state.openUntil },
         }),
-      );
-      return true;
-    } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
-      throw error;
-    }
+      ),
+    );
+    return written !== undefined;
   }
 }

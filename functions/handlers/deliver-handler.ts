@@ -71,9 +71,27 @@ interface BatchState {
   readonly failedGroups: Set<string>;
   /** Groups with a record put back on the queue by the open breaker. */
   readonly requeuedGroups: Set<string>;
+  /** The batch's readable messages by message id, parsed once. */
+  readonly messages: ReadonlyMap<string, DeliveryMessage>;
 }
 
 const groupOf = (record: SQSRecord): string => record.attributes.MessageGroupId ?? record.messageId;
+
+/**
+ * The readable messages of a batch by message id, parsed once for the prefetch and the records' turns;
+ * an unreadable one is parsed again in its turn, which quarantines it with the reason.
+ */
+function readableMessages(records: readonly SQSRecord[]): Map<string, DeliveryMessage> {
+  const messages = new Map<string, DeliveryMessage>();
+  for (const record of records) {
+    try {
+      messages.set(record.messageId, parseDeliveryMessage(record.body));
+    } catch {
+      // Left to the record's own turn, which reports why.
+    }
+  }
+  return messages;
+}
 
 /**
  * The state store for one batch, with the mappings of the first record of each FIFO group read at
@@ -86,6 +104,7 @@ function withPrefetchedMappings(
   state: StateStore,
   destination: string,
   records: readonly SQSRecord[],
+  messages: ReadonlyMap<string, DeliveryMessage>,
 ): StateStore {
   const prefetched = new Map<string, Promise<DeliveryMapping | undefined>>();
   const seen = new Set<string>();
@@ -93,13 +112,9 @@ function withPrefetchedMappings(
     const group = groupOf(record);
     if (seen.has(group)) continue;
     seen.add(group);
-    let message: DeliveryMessage;
-    try {
-      message = parseDeliveryMessage(record.body);
-    } catch {
-      // Unreadable: its own turn quarantines it, with the reason.
-      continue;
-    }
+    // Unreadable: its own turn quarantines it, with the reason.
+    const message = messages.get(record.messageId);
+    if (!message) continue;
     const read = state.getMapping(destination, message.entity, message.id);
     // Consumed by the record's own read, which reports a failure; one never consumed (its record
     // was held or handed back) must not become an unhandled rejection.
@@ -201,11 +216,8 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
     batch: BatchState,
     failed: boolean,
   ): Promise<void> => {
-    const requeued = failed
-      ? receiveCount(record) >= deps.destination.retry.maxReceiveCount - 1 &&
-        (await requeue(record, message, lane, batch, until))
-      : await requeueIfWaitedBefore(record, message, lane, batch, until);
-    if (requeued) return;
+    const fromReceive = failed ? deps.destination.retry.maxReceiveCount - 1 : undefined;
+    if (await requeueIfWaitedBefore(record, message, lane, batch, until, fromReceive)) return;
     await deps.visibility.delay(record.receiptHandle, Math.ceil((until - deps.clock.now()) / 1000));
     telemetry.count('held', lane);
     throw new BreakerOpenError(`The circuit breaker of ${destinationName} is open; waiting`);
@@ -255,6 +267,8 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
    *
    * A record that fails on its own between waits starts again with each requeue, so on a lane whose
    * breaker keeps opening for other records' failures it stays out of the DLQ until the lane settles.
+   * `fromReceive` overrides the receive it is requeued from (hold: a record whose own failure opened
+   * the breaker spent the receive failing, and is requeued on its last only).
    */
   const requeueIfWaitedBefore = async (
     record: SQSRecord,
@@ -262,9 +276,9 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
     lane: Dimensions,
     batch: BatchState,
     notBefore?: number,
+    fromReceive = Math.min(2, deps.destination.retry.maxReceiveCount),
   ): Promise<boolean> =>
-    (batch.requeuedGroups.has(groupOf(record)) ||
-      receiveCount(record) >= Math.min(2, deps.destination.retry.maxReceiveCount)) &&
+    (batch.requeuedGroups.has(groupOf(record)) || receiveCount(record) >= fromReceive) &&
     requeue(record, message, lane, batch, notBefore);
 
   const deliverRecord = async (
@@ -280,7 +294,7 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
     const group = groupOf(record);
     const lane = () => ({ flow: message?.flow ?? '(unreadable)', destination: destinationName });
     try {
-      message = parseDeliveryMessage(record.body);
+      message = batch.messages.get(record.messageId) ?? parseDeliveryMessage(record.body);
       // A child per record: the correlation id must not leak into another record's lines.
       log = logger.createChild({ persistentKeys: { correlationId: message.eventId, entityId: message.id } });
       if (failedGroups.has(group)) {
@@ -380,7 +394,11 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
   };
 
   const deliverBatch = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
-    const batch: BatchState = { failedGroups: new Set(), requeuedGroups: new Set() };
+    const batch: BatchState = {
+      failedGroups: new Set(),
+      requeuedGroups: new Set(),
+      messages: readableMessages(event.Records),
+    };
     const breaker = deps.breakers
       ? new CircuitBreaker(deps.breakers, destinationName, deps.destination.circuitBreaker, deps.clock)
       : undefined;
@@ -391,7 +409,9 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
         () => breaker.openUntil() !== undefined,
         () => true,
       );
-      const state = open ? deps.state : withPrefetchedMappings(deps.state, destinationName, event.Records);
+      const state = open
+        ? deps.state
+        : withPrefetchedMappings(deps.state, destinationName, event.Records, batch.messages);
       return await processPartialResponse(
         event,
         (record: SQSRecord) => deliverRecord(record, batch, context, breaker, state),
