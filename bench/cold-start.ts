@@ -42,6 +42,7 @@ const SECRETS = {
  * (aws-lambda-nodejs-runtime-interface-client, `UserFunction`) does: a `.js` outside a
  * `"type": "module"` package with `require()`, an `.mjs` with `import()`. Through `import()` a
  * CommonJS file is also run through cjs-module-lexer for its export names, which Lambda does not do.
+ * With BENCH_TRACE set it also records each AWS call of the first invocation (see \`TRACE_DIR\`).
  */
 const HARNESS = `import dns from 'node:dns';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -50,7 +51,7 @@ const [bundle, eventFile, outFile] = process.argv.slice(2);
 const lookup = dns.lookup;
 dns.lookup = (name, options, callback) => {
   if (typeof options === 'function') { callback = options; options = {}; }
-  if (typeof name === 'string' && name.endsWith('.localhost')) {
+  if (typeof name === 'string' && (name === 'localhost' || name.endsWith('.localhost'))) {
     return options && options.all ? callback(null, [{ address: '127.0.0.1', family: 4 }]) : callback(null, '127.0.0.1', 4);
   }
   return lookup(name, options, callback);
@@ -65,14 +66,30 @@ const context = {
   logStreamName: 'bench/' + requestId, getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
   done() {}, fail() {}, succeed() {},
 };
+// Microseconds on the clock of --cpu-prof's timestamps, so a call can be found in the profile.
+const hrUs = () => Number(process.hrtime.bigint() / 1000n);
+const calls = [];
+if (process.env.BENCH_TRACE) {
+  const { Client } = createRequire(import.meta.url)('@smithy/core/client');
+  const send = Client.prototype.send;
+  Client.prototype.send = function (command, ...rest) {
+    const call = { command: command.constructor.name, startUs: hrUs() };
+    const sent = send.call(this, command, ...rest);
+    const done = () => { call.endUs = hrUs(); calls.push(call); };
+    sent.then(done, done);
+    return sent;
+  };
+}
 const beforeImport = performance.now();
 const mod = bundle.endsWith('.mjs') ? await import(bundle) : createRequire(import.meta.url)(bundle);
 const imported = performance.now();
+const invokeStartUs = hrUs();
 let result; let error;
 try { result = await mod.handler(event, context); } catch (e) { error = String(e && e.stack || e); }
 const invoked = performance.now();
+const trace = process.env.BENCH_TRACE ? { invokeStartUs, invokeEndUs: hrUs(), calls } : undefined;
 writeFileSync(outFile, JSON.stringify({
-  bootMs: beforeImport, importMs: imported - beforeImport, invokeMs: invoked - imported, result, error,
+  bootMs: beforeImport, importMs: imported - beforeImport, invokeMs: invoked - imported, result, error, trace,
 }));
 process.exit(0);
 `;
@@ -201,9 +218,44 @@ function sqsEvent(queueArn: string, body: string, groupId?: string) {
  * `BENCH_CPU_PROF=<dir>` writes a V8 CPU profile of every fresh process there (for finding where a
  * cold start goes; the figures of such a run are not comparable, the profiler slows every process).
  */
+/**
+ * \`BENCH_TRACE=<dir>\` writes \`<function>-<run>.calls.json\` there: each AWS SDK call of the first
+ * invocation, with its start and end as milliseconds from the invocation's start, and the invocation's
+ * start on the profiler's clock (µs), for lining the calls up with a \`BENCH_CPU_PROF\` profile.
+ */
+const TRACE_DIR = process.env.BENCH_TRACE;
+
 const PROFILE_ARGS = process.env.BENCH_CPU_PROF
   ? ['--cpu-prof', '--cpu-prof-interval=200', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
   : [];
+
+/**
+ * Every endpoint a function calls is a host name, as in AWS, resolved to 127.0.0.1 by the harness. A
+ * process's first request to a name (not an IP) compiles Node's IPv6 address pattern in \`net.isIP\`
+ * (~8 ms here): with some endpoints left as bare IPs, a function calling only those would skip a cost
+ * every function pays in Lambda.
+ */
+function onHost(url: string, host: string): string {
+  const parsed = new URL(url);
+  parsed.hostname = host;
+  return parsed.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
+}
+
+/** Hello world and its variants: baselines and diagnostics, not functions with targets. */
+function isDiagnostic(name: string): boolean {
+  return name.startsWith('hello') || name.endsWith('-calls');
+}
+
+async function writeTrace(
+  file: string,
+  trace: { invokeStartUs: number; calls: { command: string; startUs: number; endUs: number }[] },
+): Promise<void> {
+  const ms = (us: number) => round((us - trace.invokeStartUs) / 1000, 1);
+  const calls = trace.calls
+    .sort((a, b) => a.startUs - b.startUs)
+    .map((call) => ({ ...call, startMs: ms(call.startUs), endMs: ms(call.endUs) }));
+  await writeFile(file, `${JSON.stringify({ ...trace, calls }, null, 1)}\n`);
+}
 
 function run(file: string, args: string[], env: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -231,6 +283,7 @@ export async function benchColdStart(options: {
   // Twenty: one fresh process varies by ±20 % on a shared machine, and the targets are ratios of medians.
   const runs = options.quick ? 3 : 20;
   await mkdir(OUT, { recursive: true });
+  if (TRACE_DIR) await mkdir(TRACE_DIR, { recursive: true });
   const harness = join(OUT, 'harness.mjs');
   await writeFile(harness, HARNESS);
   // A Lambda asset is the bundle alone, with no package.json: `index.js` is CommonJS there. Here it
@@ -244,6 +297,11 @@ export async function benchColdStart(options: {
     hello: 'bench/cold-start-hello.ts',
     // Not a target: hello world plus the SDK clients functions/runtime.ts builds for every function.
     'hello+hub-clients': 'bench/cold-start-sdk-floor.ts',
+    // Not targets: hello world making the AWS and HTTP calls of each function's first invocation
+    // (bench/call-floor), so a shortfall splits into the calls' share and the function's own code.
+    'route-calls': 'bench/call-floor/route.ts',
+    'deliver-calls': 'bench/call-floor/deliver.ts',
+    'poll-calls': 'bench/call-floor/poll.ts',
   };
   const config = loadConfig(userConfig);
   const bundles: Record<string, BundleFigures & { file: string }> = {};
@@ -252,7 +310,7 @@ export async function benchColdStart(options: {
   const erp = await startErpApi({ token: SECRETS.erp, pageSize: 10 });
   // The sizes above are of the config as deployed; what runs is the same code with the CRM's and the
   // ERP's URLs at the stand-ins (the config is bundled in), as the local demo points them.
-  const runnable = withStandInUrls(config, crm.url, erp.url);
+  const runnable = withStandInUrls(config, onHost(crm.url, 'localhost'), onHost(erp.url, 'localhost'));
   for (const [name, entry] of Object.entries(entries)) {
     const built = await bundle(`${name}.run`, entry, runnable);
     const measured = bundles[name];
@@ -283,20 +341,47 @@ export async function benchColdStart(options: {
       AWS_DEFAULT_REGION: LOCAL_REGION,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-      AWS_ENDPOINT_URL_DYNAMODB: emulators.dynamodbEndpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: onHost(emulators.dynamodbEndpoint, 'dynamodb.us-east-1.localhost'),
       AWS_ENDPOINT_URL_SQS: emulators.sqsEndpoint,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: onHost(secrets.url, 'secretsmanager.us-east-1.localhost'),
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
+      ...(TRACE_DIR ? { BENCH_TRACE: '1' } : {}),
     };
-    const envFor = (kind: FunctionSpec['kind'] | 'hello', name: string): Record<string, string> =>
+    const deliverKey = specOf('deliver').key;
+    const floorEnv: Record<string, Record<string, string>> = {
+      'route-calls': {
+        FLOOR_TABLE: provisioned.tableName,
+        FLOOR_QUEUE_URL: provisioned.queueUrls[deliverKey] ?? '',
+      },
+      'deliver-calls': {
+        FLOOR_TABLE: provisioned.tableName,
+        FLOOR_SECRET: 'switchyard/crm-token',
+        FLOOR_URL: onHost(crm.url, 'localhost'),
+      },
+      'poll-calls': {
+        FLOOR_TABLE: provisioned.tableName,
+        FLOOR_QUEUE_URL: provisioned.queueUrls.inbound ?? '',
+        FLOOR_SECRET: 'switchyard/erp-api',
+        FLOOR_URL: onHost(erp.url, 'localhost'),
+      },
+    };
+    const envFor = (
+      kind: FunctionSpec['kind'] | 'hello',
+      name: string,
+      entry: string,
+    ): Record<string, string> =>
       kind === 'hello'
-        ? { ...baseEnv, AWS_LAMBDA_FUNCTION_NAME: name, HELLO_QUEUE_URL: provisioned.queueUrls.inbound ?? '' }
+        ? {
+            ...baseEnv,
+            AWS_LAMBDA_FUNCTION_NAME: name,
+            HELLO_QUEUE_URL: provisioned.queueUrls.inbound ?? '',
+            ...floorEnv[entry],
+          }
         : {
             ...baseEnv,
             AWS_LAMBDA_FUNCTION_NAME: name,
             ...resolveEnv(specOf(kind), provisioned.tableName, provisioned.queueUrls),
           };
-    const deliverKey = specOf('deliver').key;
     let n = 0;
     /** A fresh event per run, so every first invocation does its full work (a new customer). */
     const eventFor = (name: string): { event: unknown; expect: (result: unknown) => boolean } => {
@@ -403,7 +488,7 @@ export async function benchColdStart(options: {
     for (let round = 0; round < runs; round++) {
       // Round-robin, so drift in the machine's speed touches every function alike.
       for (const name of Object.keys(entries)) {
-        const kind = name.startsWith('hello') ? 'hello' : (name as FunctionSpec['kind']);
+        const kind = isDiagnostic(name) ? 'hello' : (name as FunctionSpec['kind']);
         const { event, expect } = eventFor(name);
         const eventFile = join(dir, `${name}-${round}.event.json`);
         const outFile = join(dir, `${name}-${round}.out.json`);
@@ -419,14 +504,17 @@ export async function benchColdStart(options: {
         const processMs = await run(
           harness,
           [bundles[name]?.file ?? '', eventFile, outFile],
-          envFor(kind, `switchyard-${spec?.key ?? name}`),
+          envFor(kind, `switchyard-${spec?.key ?? name}`, name),
         );
         const out = JSON.parse(await readFile(outFile, 'utf8')) as {
           importMs: number;
           invokeMs: number;
           result?: unknown;
           error?: string;
+          trace?: { invokeStartUs: number; calls: { command: string; startUs: number; endUs: number }[] };
         };
+        if (TRACE_DIR && out.trace)
+          await writeTrace(join(TRACE_DIR, `${name}-${round}.calls.json`), out.trace);
         if (out.error || !expect(out.result)) {
           throw new Error(
             `Cold start of ${name} did not succeed: ${out.error ?? JSON.stringify(out.result)}`,
@@ -469,7 +557,7 @@ export async function benchColdStart(options: {
         .map(([k, v]) => `${k} ${v.initAndFirstMs} ms`)
         .join(', ')}`,
     );
-    const functionNames = Object.keys(entries).filter((name) => !name.startsWith('hello'));
+    const functionNames = Object.keys(entries).filter((name) => !isDiagnostic(name));
     const targets = [
       ...functionNames.map((name) =>
         check(
@@ -489,9 +577,11 @@ export async function benchColdStart(options: {
     return {
       method: [
         'Bundles: esbuild as NodejsFunction runs it in lib/constructs/hub-function.ts (CommonJS, minified, target node24, external source map without sources, @aws-sdk/* external); sizes from the metafile, kB = 1000 bytes.',
-        `Cold start: ${runs} fresh \`node\` processes per function (${process.version}, NODE_OPTIONS=--enable-source-maps as deployed), round-robin across functions; medians. initAndFirst = require() of the bundle, as the Lambda runtime loads a CommonJS handler (module init: config validation, SDK clients) + the first invocation; process = spawn to exit.`,
+        `Cold start: ${runs} fresh \`node\` processes per function (${process.version}, NODE_OPTIONS=--enable-source-maps as deployed), round-robin across functions; medians. initAndFirst = require() of the bundle, as the Lambda runtime loads a CommonJS handler (module init: the bundled config, SDK clients) + the first invocation; process = spawn to exit.`,
         'First invocations: ingest a signed Stripe webhook (secret from a local Secrets Manager stand-in, SendMessage to fauxqs); route a new customer (dynalite + SendMessageBatch); deliver a new record to the CRM simulator (token from Secrets Manager); poll one ERP page; hello world logs a line and sends one SQS message.',
         'The @aws-sdk/* packages load from node_modules (in Lambda the runtime provides them): the same for every bundle, hello world included.',
+        'Every endpoint (DynamoDB, SQS, Secrets Manager, the CRM and ERP stand-ins) is a host name resolved to 127.0.0.1 by the harness, as in AWS: a process pays once for its first request to a name (Node compiles its IPv6 pattern, ~8 ms), so no function skips that by calling bare IPs only.',
+        'Not targets: hello+hub-clients builds every client the hub uses and makes the hello world call; <kind>-calls (bench/call-floor) makes the AWS and HTTP calls of that function\'s first invocation, in the same order and overlap, with its clients and none of its code, so a function\'s gap to hello world splits into its calls and its own code.',
       ],
       bundles: Object.fromEntries(Object.entries(bundles).map(([k, { file: _file, ...v }]) => [k, v])),
       coldStart,

@@ -1,6 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { documentClient } from './aws/dynamo-state-store.js';
 import { SecretsManagerStore } from './aws/secrets.js';
 import { base } from './runtime.js';
@@ -9,7 +8,8 @@ import { deliverHandlerFromEnv } from './wiring-deliver.js';
 
 export const handler = deliverHandlerFromEnv(process.env, {
   ...base,
-  sqs: new SQSClient({}),
+  // Built on deliver's first SQS call (functions/aws/deferred-sqs.ts): most invocations make none.
+  sqs: (SQSClient) => new SQSClient({}),
   dynamo: documentClient(new DynamoDBClient({})),
   // A staged hub reads its stage's secrets (SWITCHYARD_SECRETS_PREFIX), checked once at load.
   secrets: secretsFromEnv(

@@ -1,15 +1,18 @@
+import { deferredDeliverySqs, type SqsClientSource } from './aws/deferred-sqs.js';
 import { DynamoBreakerStore } from './aws/dynamo-state-store.js';
-import { SqsDeliveryQueues, SqsMessageVisibility } from './aws/sqs.js';
 import { nodeHttpFetch } from './connectors/node-http.js';
 import { destinationConnector } from './connectors/registry.js';
 import { ConfigError } from './core/errors.js';
 import { systemClock } from './core/ports.js';
 import { createDeliverHandler } from './handlers/deliver-handler.js';
-import { type Env, required, type SharedDeps } from './wiring-base.js';
+import { type DepsWith, type Env, required } from './wiring-base.js';
 import { stateStore } from './wiring-state.js';
 
 // Its own module: see wiring-route.ts.
-export function deliverHandlerFromEnv(env: Env, shared: SharedDeps) {
+export function deliverHandlerFromEnv(
+  env: Env,
+  shared: DepsWith<'secrets' | 'dynamo'> & { readonly sqs: SqsClientSource },
+) {
   const destinationName = required(env, 'DESTINATION_NAME');
   const destination = shared.config.destinations[destinationName];
   if (!destination)
@@ -23,8 +26,7 @@ export function deliverHandlerFromEnv(env: Env, shared: SharedDeps) {
     flows: shared.config.flows,
     connector: destinationConnector(destination.connector),
     state: stateStore(env, shared),
-    visibility: new SqsMessageVisibility(shared.sqs, required(env, 'SOURCE_QUEUE_URL')),
+    ...deferredDeliverySqs(shared.sqs, required(env, 'SOURCE_QUEUE_URL'), destinationName),
     breakers: new DynamoBreakerStore(shared.dynamo, required(env, 'STATE_TABLE_NAME')),
-    requeue: new SqsDeliveryQueues(shared.sqs, { [destinationName]: required(env, 'SOURCE_QUEUE_URL') }),
   });
 }

@@ -3,12 +3,15 @@ import {
   SendMessageBatchCommand,
   type SendMessageBatchRequestEntry,
   SendMessageCommand,
-  type SQSClient,
+  SQSClient,
 } from '@aws-sdk/client-sqs';
 import { TransientError } from '../core/errors.js';
 import { deduplicationId } from '../core/hashing.js';
 import type { DeliveryMessage, Envelope } from '../core/messages.js';
 import type { DeliveryQueues, InboundQueue, MessageVisibility } from '../core/ports.js';
+
+/** For a caller that loads this module on first use and builds its client then (deferred-sqs.ts). */
+export { SQSClient };
 
 /**
  * A message body SQS accepts: JSON with every surrogate and U+FFFE/U+FFFF written as a \uXXXX

@@ -1,8 +1,13 @@
+import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../functions/core/config-schema.js';
+import { deriveTopology } from '../../functions/core/topology.js';
 import { lambdaEsbuildOptions } from '../../lib/constructs/bundling.js';
+import { resolveEnv } from '../../local/runtime.js';
 import userConfig from '../../switchyard.config.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -25,7 +30,38 @@ async function bundle(kind: string) {
   const sdk = [
     ...new Set([...js.text.matchAll(/require\("(@aws-sdk\/[a-z0-9-]+)"\)/g)].map((m) => m[1])),
   ].sort();
-  return { bytes: output.bytes, inputs: Object.keys(output.inputs), sdk };
+  return { bytes: output.bytes, inputs: Object.keys(output.inputs), sdk, js: js.text };
+}
+
+/**
+ * The SDK packages a bundle has loaded once Node has run its module init, as the Lambda runtime
+ * requires it: the bundle is written under node_modules, so its `@aws-sdk/*` resolve as they would
+ * in Lambda, and loaded in a fresh process with its function's environment.
+ */
+async function sdkLoadedAtInit(kind: 'deliver' | 'route' | 'poll'): Promise<string[]> {
+  const dir = `${ROOT}node_modules/.cache/switchyard-bundles-test/${kind}`;
+  await mkdir(dir, { recursive: true });
+  await writeFile(`${dir}/package.json`, '{ "type": "commonjs" }\n');
+  await writeFile(`${dir}/index.js`, (await bundle(kind)).js);
+  const spec = deriveTopology(CONFIG).functions.find((fn) => fn.kind === kind);
+  if (!spec) throw new Error(`no ${kind} function in the topology`);
+  const queueUrls = Object.fromEntries(
+    deriveTopology(CONFIG).queues.map((q) => [
+      q.key,
+      `https://sqs.us-east-1.amazonaws.com/000000000000/${q.name}`,
+    ]),
+  );
+  const probe = `require(${JSON.stringify(`${dir}/index.js`)});
+const names = Object.keys(require.cache).flatMap((file) => { const [scope, name] = (file.split('/node_modules/').pop() ?? '').split('/'); return scope === '@aws-sdk' ? [scope + '/' + name] : []; });
+console.log(JSON.stringify([...new Set(names)].filter((n) => n.startsWith('@aws-sdk/client-') || n === '@aws-sdk/lib-dynamodb').sort()));`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['-e', probe], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      AWS_REGION: 'us-east-1',
+      ...resolveEnv(spec, 'switchyard-state', queueUrls),
+    },
+  });
+  return JSON.parse(stdout) as string[];
 }
 
 describe('Lambda bundles', () => {
@@ -47,6 +83,19 @@ describe('Lambda bundles', () => {
       '@aws-sdk/client-sqs',
       '@aws-sdk/lib-dynamodb',
     ]);
+  });
+
+  it('deliver does not load the SQS client at init: it calls SQS only to back off or requeue', async () => {
+    expect(await sdkLoadedAtInit('deliver')).toEqual([
+      '@aws-sdk/client-dynamodb',
+      '@aws-sdk/client-secrets-manager',
+      '@aws-sdk/lib-dynamodb',
+    ]);
+  });
+
+  it('route and poll load the SQS client at init: every invocation sends', async () => {
+    expect(await sdkLoadedAtInit('route')).toContain('@aws-sdk/client-sqs');
+    expect(await sdkLoadedAtInit('poll')).toContain('@aws-sdk/client-sqs');
   });
 
   it('route carries the trimmed phone metadata, not libphonenumber-js metadata with formats', async () => {
