@@ -581,7 +581,7 @@ export async function benchColdStart(options: {
         'First invocations: ingest a signed Stripe webhook (secret from a local Secrets Manager stand-in, SendMessage to fauxqs); route a new customer (dynalite + SendMessageBatch); deliver a new record to the CRM simulator (token from Secrets Manager); poll one ERP page; hello world logs a line and sends one SQS message.',
         'The @aws-sdk/* packages load from node_modules (in Lambda the runtime provides them): the same for every bundle, hello world included.',
         'Every endpoint (DynamoDB, SQS, Secrets Manager, the CRM and ERP stand-ins) is a host name resolved to 127.0.0.1 by the harness, as in AWS: a process pays once for its first request to a name (Node compiles its IPv6 pattern, ~8 ms), so no function skips that by calling bare IPs only.',
-        'Not targets: hello+hub-clients builds every client the hub uses and makes the hello world call; <kind>-calls (bench/call-floor) makes the AWS and HTTP calls of that function\'s first invocation, in the same order and overlap, with its clients and none of its code, so a function\'s gap to hello world splits into its calls and its own code.',
+        "Not targets: hello+hub-clients builds every client the hub uses and makes the hello world call; <kind>-calls (bench/call-floor) makes the AWS and HTTP calls of that function's first invocation, in the same order and overlap, with its clients and none of its code, so a function's gap to hello world splits into its calls and its own code.",
       ],
       bundles: Object.fromEntries(Object.entries(bundles).map(([k, { file: _file, ...v }]) => [k, v])),
       coldStart,
