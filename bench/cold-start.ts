@@ -241,6 +241,12 @@ function onHost(url: string, host: string): string {
   return parsed.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
 }
 
+function erpLookbackSeconds(config: SwitchyardConfig): number {
+  const erp = config.sources.erp;
+  if (erp?.connector !== 'rest-poll') throw new Error('The bench polls the config\'s "erp" rest-poll source');
+  return erp.lookbackSeconds;
+}
+
 /** Hello world and its variants: baselines and diagnostics, not functions with targets. */
 function isDiagnostic(name: string): boolean {
   return name.startsWith('hello') || name.endsWith('-calls');
@@ -363,6 +369,7 @@ export async function benchColdStart(options: {
         FLOOR_QUEUE_URL: provisioned.queueUrls.inbound ?? '',
         FLOOR_SECRET: 'switchyard/erp-api',
         FLOOR_URL: onHost(erp.url, 'localhost'),
+        FLOOR_LOOKBACK_SECONDS: String(erpLookbackSeconds(config)),
       },
     };
     const envFor = (

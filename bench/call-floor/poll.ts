@@ -17,6 +17,7 @@ const SecretId = env('FLOOR_SECRET');
 const url = env('FLOOR_URL');
 const Key = { pk: 'floor#erp', sk: 'cursor' };
 const owner = `floor-${process.pid}`;
+const lookbackMs = Number(env('FLOOR_LOOKBACK_SECONDS')) * 1000;
 
 export const handler = floorHandler(async () => {
   const [secret, lease] = await Promise.all([
@@ -33,8 +34,9 @@ export const handler = floorHandler(async () => {
       }),
     ),
   ]);
-  const since =
-    typeof lease.Attributes?.cursor === 'string' ? lease.Attributes.cursor : '1970-01-01T00:00:00.000Z';
+  // The page poll reads: from the cursor minus the source's lookback.
+  const cursor = typeof lease.Attributes?.cursor === 'number' ? lease.Attributes.cursor : 0;
+  const since = new Date(Math.max(0, cursor - lookbackMs)).toISOString();
   const page = await httpCall(`${url}&updated_since=${encodeURIComponent(since)}`, secret.SecretString ?? '');
   if (page.status !== 200) throw new Error(`API answered ${page.status}: ${page.body}`);
   const rows = (JSON.parse(page.body) as { data?: { updated_at?: string }[] }).data ?? [];
@@ -53,7 +55,10 @@ export const handler = floorHandler(async () => {
       UpdateExpression: 'SET #cursor = :cursor REMOVE #owner, #until',
       ConditionExpression: '#owner = :owner',
       ExpressionAttributeNames: { '#owner': 'owner', '#until': 'until', '#cursor': 'cursor' },
-      ExpressionAttributeValues: { ':owner': owner, ':cursor': rows.at(-1)?.updated_at ?? since },
+      ExpressionAttributeValues: {
+        ':owner': owner,
+        ':cursor': Math.max(cursor, ...rows.map((row) => Date.parse(row.updated_at ?? '') || 0)),
+      },
     }),
   );
 });
