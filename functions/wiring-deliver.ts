@@ -1,7 +1,7 @@
 import { deferredDeliverySqs, type SqsClientSource } from './aws/deferred-sqs.js';
 import { DynamoBreakerStore } from './aws/dynamo-state-store.js';
+import { destinationConnector } from './connectors/destinations.js';
 import { nodeHttpFetch } from './connectors/node-http.js';
-import { destinationConnector } from './connectors/registry.js';
 import { ConfigError } from './core/errors.js';
 import { systemClock } from './core/ports.js';
 import { createDeliverHandler } from './handlers/deliver-handler.js';

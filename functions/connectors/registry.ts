@@ -1,21 +1,22 @@
-import type { DestinationConfig, SourceConfig } from '../core/config.js';
+import type { SourceConfig } from '../core/config.js';
 import { FatalError } from '../core/errors.js';
 import type { Envelope, SourceRecord } from '../core/messages.js';
 import { githubConnector } from './github.js';
 import { hmacConnector } from './hmac.js';
-import { httpConnector } from './http.js';
 import { hubspotConnector } from './hubspot.js';
-import { hubspotDestination } from './hubspot-destination.js';
 import { mapEvent } from './mapping.js';
 import { shopifyConnector } from './shopify.js';
 import { slackConnector } from './slack.js';
 import { standardWebhooksConnector } from './standard-webhooks.js';
 import { stripeConnector } from './stripe.js';
-import type { DestinationConnector, WebhookConnector } from './types.js';
+import type { WebhookConnector } from './types.js';
 
 type WebhookName = Exclude<SourceConfig['connector'], 'rest-poll'>;
 
-/** Webhook connectors by name. Polled sources (rest-poll) are driven by the poll step instead. */
+/**
+ * Webhook connectors by name. Polled sources (rest-poll) are driven by the poll step instead, and
+ * destination connectors are in destinations.ts.
+ */
 const webhooks: { readonly [C in WebhookName]?: WebhookConnector<C> } = {
   stripe: stripeConnector,
   shopify: shopifyConnector,
@@ -26,20 +27,9 @@ const webhooks: { readonly [C in WebhookName]?: WebhookConnector<C> } = {
   hmac: hmacConnector,
 };
 
-const destinations: { readonly [C in DestinationConfig['connector']]?: DestinationConnector } = {
-  http: httpConnector,
-  hubspot: hubspotDestination,
-};
-
 export function webhookConnector<C extends WebhookName>(name: C): WebhookConnector<C> {
   const connector = webhooks[name] as WebhookConnector<C> | undefined;
   if (!connector) throw new Error(`No webhook connector "${name}" in this build`);
-  return connector;
-}
-
-export function destinationConnector(name: DestinationConfig['connector']): DestinationConnector {
-  const connector = destinations[name];
-  if (!connector) throw new Error(`No destination connector "${name}" in this build`);
   return connector;
 }
 

@@ -1,4 +1,4 @@
-import { destinationConnector } from '../connectors/registry.js';
+import { destinationConnector } from '../connectors/destinations.js';
 import type { FlowConfig } from './config.js';
 import { stableStringify } from './hashing.js';
 import type { DeliveryMessage } from './messages.js';

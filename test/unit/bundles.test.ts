@@ -98,6 +98,19 @@ describe('Lambda bundles', () => {
     expect(await sdkLoadedAtInit('poll')).toContain('@aws-sdk/client-sqs');
   });
 
+  it('deliver carries destination connectors only: no webhook connector, no JMESPath, no normalizers', async () => {
+    const { inputs } = await bundle('deliver');
+    const connectors = inputs.filter((input) => input.startsWith('functions/connectors/'));
+    expect(connectors.sort()).toEqual([
+      'functions/connectors/destinations.ts',
+      'functions/connectors/http.ts',
+      'functions/connectors/hubspot-destination.ts',
+      'functions/connectors/node-http.ts',
+    ]);
+    expect(inputs.filter((input) => input.includes('@aws-lambda-powertools/jmespath'))).toEqual([]);
+    expect(inputs.filter((input) => input.startsWith('functions/model/'))).toEqual([]);
+  });
+
   it('route carries the trimmed phone metadata, not libphonenumber-js metadata with formats', async () => {
     const { inputs } = await bundle('route');
     expect(inputs.some((input) => input.endsWith('functions/model/phone-metadata.json'))).toBe(true);
