@@ -316,7 +316,9 @@ export async function benchColdStart(options: {
   const erp = await startErpApi({ token: SECRETS.erp, pageSize: 10 });
   // The sizes above are of the config as deployed; what runs is the same code with the CRM's and the
   // ERP's URLs at the stand-ins (the config is bundled in), as the local demo points them.
-  const runnable = withStandInUrls(config, onHost(crm.url, 'localhost'), onHost(erp.url, 'localhost'));
+  const crmUrl = onHost(crm.url, 'localhost');
+  const erpUrl = onHost(erp.url, 'localhost');
+  const runnable = withStandInUrls(config, crmUrl, erpUrl);
   for (const [name, entry] of Object.entries(entries)) {
     const built = await bundle(`${name}.run`, entry, runnable);
     const measured = bundles[name];
@@ -362,13 +364,13 @@ export async function benchColdStart(options: {
       'deliver-calls': {
         FLOOR_TABLE: provisioned.tableName,
         FLOOR_SECRET: 'switchyard/crm-token',
-        FLOOR_URL: onHost(crm.url, 'localhost'),
+        FLOOR_URL: crmUrl,
       },
       'poll-calls': {
         FLOOR_TABLE: provisioned.tableName,
         FLOOR_QUEUE_URL: provisioned.queueUrls.inbound ?? '',
         FLOOR_SECRET: 'switchyard/erp-api',
-        FLOOR_URL: onHost(erp.url, 'localhost'),
+        FLOOR_URL: erpUrl,
         FLOOR_LOOKBACK_SECONDS: String(erpLookbackSeconds(config)),
       },
     };

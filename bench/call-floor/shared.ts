@@ -1,10 +1,11 @@
 /**
  * What the call floors share (see route.ts): the hello world's logger and handler shape, env read
- * once, and an HTTP call on node:http (what the hub's connectors use, without their code).
+ * once, and an HTTP call through the hub's outbound client.
  */
-import { request } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
+import { nodeHttpFetch } from '../../functions/connectors/node-http.js';
 
 export const logger = new Logger({ serviceName: 'call-floor' });
 
@@ -14,35 +15,25 @@ export function env(name: string): string {
   return value;
 }
 
-export function httpCall(
+/**
+ * An HTTP call through the hub's own outbound client (functions/connectors/node-http.ts), as the
+ * SDK calls go through the SDK's: the floor is the calls with the clients the function uses.
+ */
+export async function httpCall(
   url: string,
   token: string,
   body?: unknown,
 ): Promise<{ status: number; body: string }> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: payload === undefined ? 'GET' : 'POST',
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(payload === undefined
-            ? {}
-            : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
-          'idempotency-key': `floor-${Date.now()}-${Math.random()}`,
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
+  const response = await nodeHttpFetch(url, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'idempotency-key': `floor-${randomUUID()}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
+  return { status: response.status, body: await response.text() };
 }
 
 /** A handler that logs as hello world does and fails loudly if a call did not do its work. */
