@@ -1,3 +1,4 @@
+import { CoalescedGet } from './aws/coalesced-get.js';
 import { deferredDeliverySqs, type SqsClientSource } from './aws/deferred-sqs.js';
 import { DynamoBreakerStore } from './aws/dynamo-state-store.js';
 import { destinationConnector } from './connectors/destinations.js';
@@ -17,6 +18,9 @@ export function deliverHandlerFromEnv(
   const destination = shared.config.destinations[destinationName];
   if (!destination)
     throw new ConfigError([`DESTINATION_NAME: no destination "${destinationName}" in the config`]);
+  const tableName = required(env, 'STATE_TABLE_NAME');
+  // One set of coalesced reads for the mappings and the breaker: a batch asks for both at once.
+  const reads = new CoalescedGet(shared.dynamo, tableName);
   return createDeliverHandler({
     ...shared,
     clock: shared.clock ?? systemClock,
@@ -25,8 +29,8 @@ export function deliverHandlerFromEnv(
     destination,
     flows: shared.config.flows,
     connector: destinationConnector(destination.connector),
-    state: stateStore(env, shared),
+    state: stateStore(env, shared, reads),
     ...deferredDeliverySqs(shared.sqs, required(env, 'SOURCE_QUEUE_URL'), destinationName),
-    breakers: new DynamoBreakerStore(shared.dynamo, required(env, 'STATE_TABLE_NAME')),
+    breakers: new DynamoBreakerStore(shared.dynamo, tableName, reads),
   });
 }

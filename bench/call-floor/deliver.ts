@@ -1,11 +1,12 @@
 /**
- * Deliver's call floor (see route.ts): the breaker read, then the token and the mapping read together,
- * the CRM call, then the mapping write, with the clients deliver builds and none of its code.
+ * Deliver's call floor (see route.ts): the breaker and the mapping in one BatchGetItem with the token
+ * read alongside, the CRM call, then the mapping write, with the clients deliver builds and none of
+ * its code.
  */
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { env, floorHandler, httpCall } from './shared.js';
 
 const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient({}));
@@ -16,12 +17,21 @@ const url = env('FLOOR_URL');
 
 export const handler = floorHandler(async () => {
   const id = randomUUID();
-  await dynamo.send(
-    new GetCommand({ TableName, Key: { pk: 'breaker#crm', sk: 'state' }, ConsistentRead: true }),
-  );
   const [secret] = await Promise.all([
     secrets.send(new GetSecretValueCommand({ SecretId })),
-    dynamo.send(new GetCommand({ TableName, Key: { pk: `map#crm#${id}`, sk: 'map' }, ConsistentRead: true })),
+    dynamo.send(
+      new BatchGetCommand({
+        RequestItems: {
+          [TableName]: {
+            Keys: [
+              { pk: 'breaker#crm', sk: 'state' },
+              { pk: `map#crm#${id}`, sk: 'map' },
+            ],
+            ConsistentRead: true,
+          },
+        },
+      }),
+    ),
   ]);
   const created = await httpCall(url, secret.SecretString ?? '', {
     id,

@@ -66,12 +66,18 @@ export class DynamoStateStore implements StateStore {
   /** Every read is strongly consistent; reads made at the same moment share a BatchGetItem. */
   private readonly reads: CoalescedGet;
 
+  /**
+   * @param reads - the table's coalesced reads, for sharing with another adapter of the same table
+   *   (deliver's breaker store), so reads both make at once go out as one call
+   *   @default - reads of its own
+   */
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
     private readonly quarantineRetentionSeconds: number,
+    reads: CoalescedGet = new CoalescedGet(client, tableName),
   ) {
-    this.reads = new CoalescedGet(client, tableName);
+    this.reads = reads;
   }
 
   private get(pk: string, sk: string): Promise<Record<string, unknown> | undefined> {
@@ -512,20 +518,19 @@ export class DynamoOpsStore implements OpsStore {
  * except that no write shortens a pause in effect (a conditional put).
  */
 export class DynamoBreakerStore implements BreakerStore {
+  /**
+   * @param reads - the state store's coalesced reads: deliver reads the breaker and a batch's
+   *   mappings at the same moment, and they share one BatchGetItem
+   *   @default - reads of its own (strongly consistent, as every breaker read must be)
+   */
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
+    private readonly reads: CoalescedGet = new CoalescedGet(client, tableName),
   ) {}
 
   async getBreaker(destination: string): Promise<BreakerState | undefined> {
-    const result = await this.client.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: { pk: `BREAKER#${destination}`, sk: 'BREAKER' },
-        ConsistentRead: true,
-      }),
-    );
-    const item = result.Item;
+    const item = await this.reads.get({ pk: `BREAKER#${destination}`, sk: 'BREAKER' });
     return item
       ? {
           failures: Number(item.failures),

@@ -16,6 +16,8 @@ import type {
   DeliveryQueues,
   Dimensions,
   MessageVisibility,
+  SecretStore,
+  SecretValue,
   StateStore,
   Telemetry,
 } from '../core/ports.js';
@@ -132,6 +134,31 @@ function withPrefetchedMappings(
   };
   return batchState;
 }
+
+/**
+ * The secret store for one batch, with the destination's secret read at the start, alongside the
+ * batch's other reads, where the first record that sends would read it after its mapping. The
+ * prefetched read answers the first read of that name, once; later reads go to the store (and its
+ * cache), so a failed read fails one record, as it would have without the prefetch.
+ */
+function withPrefetchedSecret(secrets: SecretStore, name: string | undefined): SecretStore {
+  if (name === undefined) return secrets;
+  let prefetched: Promise<SecretValue> | undefined = secrets.get(name);
+  // Consumed by the first record that sends, which reports a failure; never consumed when every
+  // record is a skip or held, and then it must not become an unhandled rejection.
+  prefetched.catch(() => undefined);
+  return {
+    get: (wanted) => {
+      const read = wanted === name ? prefetched : undefined;
+      if (!read) return secrets.get(wanted);
+      prefetched = undefined;
+      return read;
+    },
+  };
+}
+
+/** What a batch's records read through: the state and secret stores, with the batch's prefetches. */
+type BatchReads = Pick<DeliverDeps, 'state' | 'secrets'>;
 
 /** Thrown for a record held back (an earlier record of its FIFO group failed, or the invocation is out of time). */
 export class HeldBackError extends TransientError {}
@@ -286,7 +313,7 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
     batch: BatchState,
     context: Context,
     breaker: CircuitBreaker | undefined,
-    state: StateStore,
+    reads: BatchReads,
   ): Promise<void> => {
     const { failedGroups } = batch;
     let message: DeliveryMessage | undefined;
@@ -325,7 +352,7 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
         await hold(record, message, pausedUntil, lane(), batch, false);
         return;
       }
-      const outcome = await deliverMessage(message, { ...deps, state, connector: timed(lane()), log });
+      const outcome = await deliverMessage(message, { ...deps, ...reads, connector: timed(lane()), log });
       if (outcome.kind === 'delivered') {
         await breaker?.recordSuccess();
         telemetry.count('delivered', lane());
@@ -403,18 +430,24 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
       ? new CircuitBreaker(deps.breakers, destinationName, deps.destination.circuitBreaker, deps.clock)
       : undefined;
     try {
-      // While the breaker is open nothing is sent, and nothing needs reading. A failed breaker read
-      // is left to each record's own (deliverRecord loads it again and fails only that record).
-      const open = await breaker?.load().then(
+      // What the first records wait on is asked for at once, not one after another: the breaker and
+      // the mappings share one BatchGetItem (the store coalesces reads made together), the token
+      // (cached per container) comes alongside. While the breaker is open the prefetched reads go
+      // unused, a read unit per group during an outage against a round trip on every batch. A
+      // failed breaker read is left to each record's own (deliverRecord loads it again and fails
+      // only that record).
+      const loaded = breaker?.load().then(
         () => breaker.openUntil() !== undefined,
         () => true,
       );
-      const state = open
-        ? deps.state
-        : withPrefetchedMappings(deps.state, destinationName, event.Records, batch.messages);
+      const prefetched: BatchReads = {
+        state: withPrefetchedMappings(deps.state, destinationName, event.Records, batch.messages),
+        secrets: withPrefetchedSecret(deps.secrets, deps.destination.secret),
+      };
+      const reads = (await loaded) ? { state: deps.state, secrets: deps.secrets } : prefetched;
       return await processPartialResponse(
         event,
-        (record: SQSRecord) => deliverRecord(record, batch, context, breaker, state),
+        (record: SQSRecord) => deliverRecord(record, batch, context, breaker, reads),
         processor,
         {
           context,

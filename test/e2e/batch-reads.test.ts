@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwsCallCounter } from '../../bench/aws-call-counter.js';
 import { documentClient } from '../../functions/aws/dynamo-state-store.js';
 import { deriveTopology } from '../../functions/core/topology.js';
+import type { DepsWith } from '../../functions/wiring-base.js';
 import { deliverHandlerFromEnv } from '../../functions/wiring-deliver.js';
 import { routeHandlerFromEnv } from '../../functions/wiring-route.js';
 import { type CrmDestination, startCrmDestination } from '../../local/demo/crm-destination.js';
@@ -21,6 +22,8 @@ let route: ReturnType<typeof routeHandlerFromEnv>;
 let deliver: ReturnType<typeof deliverHandlerFromEnv>;
 let crm: CrmDestination;
 let deliveryQueueArn: string;
+let shared: DepsWith<'secrets' | 'sqs' | 'dynamo'>;
+let deliverEnv: Parameters<typeof deliverHandlerFromEnv>[0];
 
 beforeAll(async () => {
   env = await startTestEmulators('batch-reads');
@@ -35,7 +38,7 @@ beforeAll(async () => {
     return found;
   };
   counter.instrument({ sqs, dynamodb });
-  const shared = {
+  shared = {
     config,
     logger: new Logger({ serviceName: 'batch-reads', logLevel: 'SILENT' }),
     telemetry: new MemoryTelemetry(),
@@ -48,10 +51,8 @@ beforeAll(async () => {
     shared,
   );
   const deliverSpec = spec('deliver');
-  deliver = deliverHandlerFromEnv(
-    resolveEnv(deliverSpec, provisioned.tableName, provisioned.queueUrls),
-    shared,
-  );
+  deliverEnv = resolveEnv(deliverSpec, provisioned.tableName, provisioned.queueUrls);
+  deliver = deliverHandlerFromEnv(deliverEnv, shared);
   deliveryQueueArn = provisioned.queueArns[deliverSpec.consumes?.queue ?? ''] ?? '';
 });
 
@@ -83,6 +84,34 @@ function inboundBatch(version: number) {
   );
 }
 
+/** A delivery message for entity `reads-<n>`, as route sends it to the crm lane. */
+const deliveryMessage = (n: number, version: number) => ({
+  v: 1,
+  flow: 'customers-to-crm',
+  destination: 'crm',
+  entity: 'customer',
+  id: `reads-${n}`,
+  source: 'stripe',
+  sourceId: `cus_reads${n}`,
+  version,
+  deleted: false,
+  data: {
+    email: `reads.${n}@example.com`,
+    name: `Reads ${n} v${version}`,
+    refs: { stripe: `cus_reads${n}` },
+  },
+  eventId: `evt_deliver_reads_${n}_${version}`,
+  receivedAt: Date.now(),
+  routedFrom: `m-${n}-${version}`,
+});
+
+const deliveryRecord = (n: number, version: number) =>
+  sqsRecord(JSON.stringify(deliveryMessage(n, version)), {
+    messageId: `d-${n}-${version}`,
+    groupId: `customer#reads-${n}`,
+    eventSourceARN: deliveryQueueArn,
+  });
+
 describe('route and deliver on dynalite: the records of one batch share their reads', () => {
   it('reads ten new records with a few BatchGetItem calls, and the same read units as one GetItem per key', async () => {
     counter.reset();
@@ -108,36 +137,11 @@ describe('route and deliver on dynalite: the records of one batch share their re
   });
 
   it('deliver reads the mappings of a batch of ten entities with one BatchGetItem, and a later update of one of them reads its own', async () => {
-    const message = (n: number, version: number) => ({
-      v: 1,
-      flow: 'customers-to-crm',
-      destination: 'crm',
-      entity: 'customer',
-      id: `reads-${n}`,
-      source: 'stripe',
-      sourceId: `cus_reads${n}`,
-      version,
-      deleted: false,
-      data: {
-        email: `reads.${n}@example.com`,
-        name: `Reads ${n} v${version}`,
-        refs: { stripe: `cus_reads${n}` },
-      },
-      eventId: `evt_deliver_reads_${n}_${version}`,
-      receivedAt: Date.now(),
-      routedFrom: `m-${n}-${version}`,
-    });
-    const record = (n: number, version: number) =>
-      sqsRecord(JSON.stringify(message(n, version)), {
-        messageId: `d-${n}-${version}`,
-        groupId: `customer#reads-${n}`,
-        eventSourceARN: deliveryQueueArn,
-      });
     counter.reset();
     const batch = sqsEvent([
-      ...Array.from({ length: 10 }, (_, n) => record(n, 1)),
+      ...Array.from({ length: 10 }, (_, n) => deliveryRecord(n, 1)),
       // The second version of entity 0: it must see the mapping the first one writes in this batch.
-      record(0, 2),
+      deliveryRecord(0, 2),
     ]);
     expect(await deliver(batch, lambdaContext('deliver-crm'))).toEqual({ batchItemFailures: [] });
     expect(counter.counts.calls['DynamoDB.BatchGetItem']).toBe(1);
@@ -147,5 +151,29 @@ describe('route and deliver on dynalite: the records of one batch share their re
     const zero = [...crm.contacts.values()].find((c) => c.data.email === 'reads.0@example.com');
     // Updated in place (the second version found the first one's destination id), not created twice.
     expect(zero).toMatchObject({ data: { name: 'Reads 0 v2' }, writes: 2 });
+  });
+
+  it("deliver with a circuit breaker reads the breaker in the same BatchGetItem as the batch's mappings", async () => {
+    const withBreaker = e2eConfig(crm.url, {
+      destinations: {
+        crm: {
+          connector: 'http',
+          url: crm.url,
+          secret: 'e2e/crm-token',
+          circuitBreaker: { enabled: true },
+        },
+      },
+    });
+    const guarded = deliverHandlerFromEnv(deliverEnv, { ...shared, config: withBreaker });
+    counter.reset();
+    const batch = sqsEvent(Array.from({ length: 5 }, (_, n) => deliveryRecord(20 + n, 1)));
+    expect(await guarded(batch, lambdaContext('deliver-crm'))).toEqual({ batchItemFailures: [] });
+    expect(counter.counts.calls['DynamoDB.BatchGetItem']).toBe(1);
+    expect(counter.counts.calls['DynamoDB.GetItem'] ?? 0).toBe(0);
+    // Billed per item as GetItem would be: the breaker and five mappings.
+    expect(counter.counts.dynamo.readUnits).toBe(6);
+    expect([...crm.contacts.values()].filter((c) => /^reads\.2\d@/.test(String(c.data.email)))).toHaveLength(
+      5,
+    );
   });
 });

@@ -626,19 +626,33 @@ describe('createDeliverHandler', () => {
     expect(telemetry.total('deadLettered', { destination: 'crm' })).toBe(0);
   });
 
-  it("reads the mapping of each group's first record before the first call, and none while the breaker is open", async () => {
+  it("reads the breaker, each group's first mapping and the token at once, before the first call", async () => {
     const reads: string[] = [];
     const getMapping = state.getMapping.bind(state);
     state.getMapping = async (destination, entity, id) => {
       reads.push(id);
       return getMapping(destination, entity, id);
     };
+    const getSecret = secrets.get.bind(secrets);
+    secrets.get = async (name) => {
+      reads.push('token');
+      return getSecret(name);
+    };
+    const breakers = memoryBreakers();
+    const getBreaker = breakers.getBreaker.bind(breakers);
+    breakers.getBreaker = async (name) => {
+      reads.push('breaker');
+      // Slower than the others: they must not wait for it.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      reads.push('breaker answered');
+      return getBreaker(name);
+    };
     const destination = byId({});
     const fetch: typeof globalThis.fetch = async (input, init) => {
       reads.push('call');
       return destination.fetch(input, init);
     };
-    await deliverHandler(fetch)(
+    const response = await deliverHandler(fetch, { breakers })(
       sqsEvent([
         fifo(message('a', V1), 'a1'),
         fifo(message('a', V1 + 1, 'v2'), 'a2'),
@@ -646,16 +660,66 @@ describe('createDeliverHandler', () => {
       ]),
       lambdaContext('deliver-crm'),
     );
-    // a and b at once before anything is sent; a2 reads its own, after a1 wrote it.
-    expect(reads).toEqual(['a', 'b', 'call', 'a', 'call', 'call']);
+    expect(response).toEqual({ batchItemFailures: [] });
+    // a and b and the token while the breaker is read; a1 sends with the prefetched token; a2 reads
+    // its own mapping, after a1 wrote it; later records read the token from the store (its cache).
+    expect(reads).toEqual([
+      'breaker',
+      'a',
+      'b',
+      'token',
+      'breaker answered',
+      'call',
+      'token',
+      'a',
+      'call',
+      'token',
+      'call',
+    ]);
+  });
 
-    reads.length = 0;
+  it('sends nothing while the breaker is open, though the batch read its mappings and token with the breaker', async () => {
+    const calls: string[] = [];
     const breakers = memoryBreakers({ failures: 5, openUntil: clock.now() + 30_000, openSeconds: 30 });
-    await deliverHandler(fetch, { breakers })(
-      sqsEvent([fifo(message('c', V1), 'c1'), fifo(message('d', V1), 'd1')]),
+    const response = await deliverHandler(
+      fakeFetch(() => {
+        calls.push('call');
+        return jsonResponse(200, { id: 'crm-x' });
+      }).fetch,
+      { breakers },
+    )(sqsEvent([fifo(message('c', V1), 'c1'), fifo(message('d', V1), 'd1')]), lambdaContext('deliver-crm'));
+    expect(calls).toEqual([]);
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['c1', 'd1']);
+    expect(secrets.reads).toEqual([CRM_TOKEN_NAME]);
+  });
+
+  it('fails only the record that took a failed token prefetch; the next one reads the token again', async () => {
+    let failures = 1;
+    const getSecret = secrets.get.bind(secrets);
+    secrets.get = async (name) => {
+      if (failures-- > 0) throw new TransientError('Secrets Manager throttled the read');
+      return getSecret(name);
+    };
+    const destination = byId({});
+    const response = await deliverHandler(destination.fetch)(
+      sqsEvent([fifo(message('a', V1), 'a1'), fifo(message('b', V1), 'b1')]),
       lambdaContext('deliver-crm'),
     );
-    expect(reads).toEqual([]);
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['a1']);
+    expect(destination.calls.map((c) => (JSON.parse(c.body) as { id: string }).id)).toEqual(['b']);
+  });
+
+  it('reads no token when the destination has none', async () => {
+    const { secret: _secret, ...withoutSecret } = config.destinations.crm ?? ({} as never);
+    config = { ...config, destinations: { crm: withoutSecret } };
+    const destination = byId({});
+    const response = await deliverHandler(destination.fetch)(
+      sqsEvent([fifo(message('a', V1), 'a1')]),
+      lambdaContext('deliver-crm'),
+    );
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(secrets.reads).toEqual([]);
+    expect(destination.calls[0]?.headers.authorization).toBeUndefined();
   });
 
   it('requeues a record the open breaker holds on its second receive, not only near its last', async () => {
