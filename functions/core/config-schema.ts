@@ -358,9 +358,10 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   /**
-   * Encryption at rest. Default: AWS-managed keys (SQS-managed SSE, DynamoDB-owned key). With a
-   * customer-managed key, queues, the table and the alarm topic use it, and every function that
-   * reads or writes them is granted exactly the key use it needs.
+   * Encryption at rest. Default: SQS-managed SSE for the queues, the AWS-managed DynamoDB key for
+   * the table, and a KMS key of the stack's own for the alarm topic (SNS has no managed key that
+   * CloudWatch may use). With a customer-managed key, queues, the table and the alarm topic use it,
+   * and every function that reads or writes them is granted exactly the key use it needs.
    */
   encryption: z
     .strictObject({

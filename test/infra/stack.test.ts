@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { type CfnElement, Validations } from 'aws-cdk-lib';
@@ -602,6 +602,10 @@ describe.each([
         expect(headings, `${section}`).toContain(section);
       }
     });
+
+    it('outputs the ARN of the topic the alarms notify', () => {
+      app.template.hasOutput('AlarmTopicArn', { Value: { Ref: logicalId(app.stack.alarms.topic) } });
+    });
   });
 
   describe('metric dimensions', () => {
@@ -744,6 +748,10 @@ describe.each([
         },
       });
     });
+
+    it('has deletion protection', () => {
+      app.template.hasResourceProperties('AWS::DynamoDB::Table', { DeletionProtectionEnabled: true });
+    });
   });
 
   describe('functions', () => {
@@ -762,6 +770,23 @@ describe.each([
         expect(logGroups[props.LoggingConfig.LogGroup.Ref]?.Properties, id).toMatchObject({
           RetentionInDays: app.config.logs.retentionDays,
         });
+      }
+    });
+
+    it('deploys every function as a minified CommonJS index.js with an external source map without the sources', () => {
+      for (const [id, fn] of Object.entries(app.template.findResources('AWS::Lambda::Function'))) {
+        const key = (fn.Properties as { Code: { S3Key: string } }).Code.S3Key;
+        const asset = path.join(app.app.outdir, `asset.${key.replace(/\.zip$/, '')}`);
+        // An ES module bundle would be index.mjs; a CommonJS one exports through module.exports.
+        expect(readdirSync(asset).sort(), id).toEqual(['index.js', 'index.js.map']);
+        const js = readFileSync(path.join(asset, 'index.js'), 'utf8');
+        expect(js, id).toContain('module.exports={handler}');
+        expect(js.trimEnd().endsWith('//# sourceMappingURL=index.js.map'), id).toBe(true);
+        // Unminified, these bundles run to thousands of lines; minified, to a few dozen.
+        expect(js.split('\n').length, id).toBeLessThan(100);
+        const map = JSON.parse(readFileSync(path.join(asset, 'index.js.map'), 'utf8')) as Json;
+        expect(map.sources, id).toEqual(expect.arrayContaining([expect.stringMatching(/\.ts$/)]));
+        expect(map.sourcesContent, id).toBeUndefined();
       }
     });
 

@@ -2,11 +2,12 @@ import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../functions/core/config-schema.js';
 import { deriveTopology } from '../../functions/core/topology.js';
-import { lambdaEsbuildOptions } from '../../lib/constructs/bundling.js';
+import { hubBundling, lambdaEsbuildOptions } from '../../lib/constructs/bundling.js';
 import { resolveEnv } from '../../local/runtime.js';
 import userConfig from '../../switchyard.config.js';
 
@@ -152,4 +153,31 @@ describe('Lambda bundles', () => {
       expect(bytes).toBeLessThanOrEqual(LIMIT_BYTES);
     },
   );
+});
+
+describe('HubFunction bundling (hubBundling, what the CDK bundles with)', () => {
+  it('builds minified CommonJS with class and function names kept and external source maps without the sources', () => {
+    expect(hubBundling(CONFIG)).toMatchObject({
+      format: OutputFormat.CJS,
+      minify: true,
+      keepNames: true,
+      sourceMap: true,
+      sourcesContent: false,
+      forceDockerBundling: false,
+    });
+  });
+
+  it('is what lambdaEsbuildOptions builds with, so these bundle tests measure the deployed bundles', () => {
+    const props = hubBundling(CONFIG);
+    const options = lambdaEsbuildOptions(`${ROOT}functions/ingest.ts`, '/tmp/index.js', CONFIG);
+    expect(options).toMatchObject({
+      format: props.format,
+      minify: props.minify,
+      keepNames: props.keepNames,
+      sourcemap: props.sourceMap,
+      sourcesContent: props.sourcesContent,
+      mainFields: props.mainFields,
+      define: props.define,
+    });
+  });
 });

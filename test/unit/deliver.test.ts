@@ -312,7 +312,7 @@ describe('deliverMessage', () => {
       expect(outcome).toEqual({ kind: 'delivered', idempotencyKey: keys[0] });
     });
 
-    it('differs for a new version, another entity and another destination', async () => {
+    it('differs for a new version, another canonical id and another destination', async () => {
       const { deps, calls } = crm();
       await deliverMessage(message({ version: V1 }), deps);
       await deliverMessage(message({ version: V1 + 1, data: { ...message().data, name: 'v2' } }), deps);
@@ -322,6 +322,60 @@ describe('deliverMessage', () => {
       for (const key of keys) expect(key).toMatch(/^sy-[0-9a-f]{40}$/);
       expect(keyOf('erp')).not.toBe(keys[0]);
     });
+
+    it('is the same for the same update on every retry, redrive and replay, whatever the event and routing ids', async () => {
+      const { fetch, calls } = fakeFetch(jsonResponse(201, { id: 'crm-42' }));
+      // A fresh store each time, as if the mapping were lost, so every delivery really calls.
+      const deliverFresh = (m: DeliveryMessage) =>
+        deliverMessage(m, { ...destinationDeps('crm', fetch), state: new MemoryStateStore() });
+      await deliverFresh(message());
+      await deliverFresh(message());
+      await deliverFresh(message({ eventId: 'evt_replayed', routedFrom: 'inbound-msg-9', receivedAt: 1 }));
+      const keys = calls.map((c) => c.headers['Idempotency-Key']);
+      expect(keys).toEqual([keyOf('crm'), keyOf('crm'), keyOf('crm')]);
+    });
+
+    const base = message();
+    const changes: [string, 'crm' | 'erp', DeliveryMessage][] = [
+      ['destination', 'erp', base],
+      ['entity', 'crm', message({ entity: 'order' })],
+      ['id', 'crm', message({ id: 'cust-2' })],
+      ['source', 'crm', message({ source: 'hubspot' })],
+      ['version', 'crm', message({ version: V1 + 1 })],
+      ['content', 'crm', message({ data: { ...base.data, name: 'Jenny R.' } })],
+      ['content (a deletion)', 'crm', message({ deleted: true })],
+    ];
+
+    it.each(changes)('differs when only the %s changes (idempotencyKey)', (_, destination, changed) => {
+      const key = (d: string, m: DeliveryMessage) =>
+        idempotencyKey(
+          d,
+          m.entity,
+          m.id,
+          m.source,
+          m.version,
+          contentHash({ deleted: m.deleted, data: m.data }),
+        );
+      expect(key('crm', base)).toBe(key('crm', message()));
+      expect(key(destination, changed)).not.toBe(key('crm', base));
+      expect(key(destination, changed)).toMatch(/^sy-[0-9a-f]{40}$/);
+    });
+
+    // A deletion of a record never delivered is skipped (no call), so it is left to the case above.
+    it.each(changes.filter(([what]) => !what.includes('deletion')))(
+      'differs on the wire when only the %s changes (deliverMessage)',
+      async (_, destination, changed) => {
+        const sent = async (d: 'crm' | 'erp', m: DeliveryMessage) => {
+          const { fetch, calls } = fakeFetch(jsonResponse(201, {}));
+          await deliverMessage(m, { ...destinationDeps(d, fetch), state: new MemoryStateStore() });
+          expect(calls).toHaveLength(1);
+          return calls[0]?.headers['Idempotency-Key'];
+        };
+        const original = await sent('crm', base);
+        expect(await sent('crm', message())).toBe(original);
+        expect(await sent(destination, changed)).not.toBe(original);
+      },
+    );
   });
 
   describe('error classification by the http connector', () => {
@@ -397,8 +451,8 @@ describe('deliverMessage', () => {
       expect(error.reasons[0]?.message).toBe(`HTTP 400: ${'x'.repeat(200)}`);
     });
 
-    it.each([301, 302, 303])(
-      'never counts a %i redirect as delivered unless the record was POSTed where it landed',
+    it.each([301, 302, 303, 307, 308])(
+      'quarantines a %i redirect as a FatalError with reason destination.redirected, never following it',
       async (status) => {
         // A real HTTP server on loopback: redirect handling is fetch's, so no fake can show it.
         const seen: { method: string; url: string; body: string }[] = [];
@@ -420,18 +474,43 @@ describe('deliverMessage', () => {
         try {
           const { port } = server.address() as AddressInfo;
           const deps = destinationDeps('crm', globalThis.fetch, { url: `http://127.0.0.1:${port}/old` });
-          const outcome = await deliverMessage(message(), deps).catch((e: unknown) => e);
-          const landed = seen.find((r) => r.url === '/new');
-          if (!(outcome instanceof Error)) {
-            expect(landed, `a ${status} was counted delivered`).toBeDefined();
-            expect(landed?.method, `a ${status} turned the POST into a ${landed?.method}`).toBe('POST');
-            expect(JSON.parse(landed?.body || '{}')).toMatchObject({ id: 'cust-1' });
-          } else {
-            expect(state.mappings.size).toBe(0);
-          }
+          const error = await failure(deliverMessage(message(), deps));
+          expect(error).toBeInstanceOf(FatalError);
+          expect(error.message).toBe(`Destination redirected with ${status}`);
+          expect((error as FatalError).reasons).toEqual([
+            { rule: 'destination.redirected', message: `HTTP ${status} to /new: configure the final URL` },
+          ]);
+          expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual(['POST /old']);
+          expect(JSON.parse(seen[0]?.body || '{}')).toMatchObject({ id: 'cust-1' });
+          expect(state.mappings.size).toBe(0);
         } finally {
           await new Promise((resolve) => server.close(resolve));
         }
+      },
+    );
+
+    it.each([301, 302, 307, 308])(
+      'asks fetch not to follow a %i and makes exactly one POST, which is not counted delivered',
+      async (status) => {
+        const redirects: RequestInit['redirect'][] = [];
+        const fake = fakeFetch(
+          new Response(null, { status, headers: { location: 'https://elsewhere.example/x' } }),
+        );
+        const recording = ((input: string | URL | Request, init?: RequestInit) => {
+          redirects.push(init?.redirect);
+          return fake.fetch(input, init);
+        }) as typeof fetch;
+        const error = await failure(deliverMessage(message(), destinationDeps('crm', recording)));
+        expect(error).toBeInstanceOf(FatalError);
+        expect((error as FatalError).reasons).toEqual([
+          {
+            rule: 'destination.redirected',
+            message: `HTTP ${status} to https://elsewhere.example/x: configure the final URL`,
+          },
+        ]);
+        expect(fake.calls.map((c) => `${c.method} ${c.url}`)).toEqual([`POST ${CRM_URL}`]);
+        expect(redirects).toEqual(['manual']);
+        expect(state.mappings.size).toBe(0);
       },
     );
 
