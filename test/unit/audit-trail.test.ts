@@ -239,6 +239,36 @@ describe('replay from the canonical store: selection by the audit trail', () => 
     expect(pick({ source: 'shop' })).toEqual([]);
   });
 
+  it('filters by flow and by entity: two flows share an entity, source and destination, a third holds orders', () => {
+    // The same customer on two flows to the same destination, and an order (with the same id) on a
+    // third: only --flow tells the first two apart, only --entity the order from the customers.
+    const mixed: AuditEntry[] = [
+      entry({ eventId: 'c1', flow: 'customers', id: 'rec-1', at: T0 }),
+      entry({ eventId: 'c2', flow: 'vip-customers', id: 'rec-1', at: T0 + 1 }),
+      entry({ eventId: 'c3', flow: 'vip-customers', id: 'rec-2', at: T0 + 2 }),
+      entry({ eventId: 'o1', flow: 'orders', entity: 'order', id: 'rec-1', sourceId: 'ord_1', at: T0 + 3 }),
+    ];
+    const { candidates } = terminalStates(mixed);
+    expect(candidates).toHaveLength(4);
+    const pick = (filter: Parameters<typeof matchesReplay>[1]) =>
+      candidates.filter((c) => matchesReplay(c, filter)).map((c) => `${c.flow}/${c.entity}/${c.id}`);
+    expect(pick({ flow: 'customers' })).toEqual(['customers/customer/rec-1']);
+    expect(pick({ flow: 'vip-customers' })).toEqual([
+      'vip-customers/customer/rec-1',
+      'vip-customers/customer/rec-2',
+    ]);
+    expect(pick({ flow: 'orders' })).toEqual(['orders/order/rec-1']);
+    expect(pick({ entity: 'order' })).toEqual(['orders/order/rec-1']);
+    expect(pick({ entity: 'customer' })).toEqual([
+      'customers/customer/rec-1',
+      'vip-customers/customer/rec-1',
+      'vip-customers/customer/rec-2',
+    ]);
+    expect(pick({ entity: 'invoice' })).toEqual([]);
+    expect(pick({ flow: 'orders', entity: 'customer' })).toEqual([]);
+    expect(pick({ flow: 'vip-customers', id: 'rec-1' })).toEqual(['vip-customers/customer/rec-1']);
+  });
+
   const canonical = (id: string): CanonicalItem => ({
     entity: 'customer',
     id,
