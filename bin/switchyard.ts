@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { Command } from 'commander';
-import { ConfigError } from '../functions/core/errors.js';
+import { SwitchyardError } from '../functions/core/errors.js';
 
 /**
  * The CLI. Each command lives in local/commands/<name>.ts and exports `register(program)`, so a new
@@ -16,9 +16,11 @@ for (const file of files) {
   module.register?.(program);
 }
 
+// The hub's own errors (a bad config, argument or request, no hub at the URL) name what was wrong in
+// their message, which is all an operator needs; anything else is a bug, and its stack is printed.
 program.parseAsync().catch((error: unknown) => {
   console.error(
-    error instanceof ConfigError
+    error instanceof SwitchyardError
       ? error.message
       : error instanceof Error
         ? (error.stack ?? error.message)

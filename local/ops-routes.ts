@@ -6,6 +6,7 @@ import {
   type CanonicalReplayFilter,
   type OpsDeps,
   OpsError,
+  parseBackfillPageSize,
   qualityReport,
   REPLAY_STATES,
   replayFromCanonical,
@@ -206,7 +207,8 @@ export function createOpsRoutes(deps: OpsDeps, auditEntries?: () => readonly Aud
         return send(res, 200, await replayQuarantined(rest[1] ?? '', deps));
       }
       if (rest[0] === 'backfill' && rest.length === 2 && req.method === 'POST') {
-        const limit = Number(url.searchParams.get('limit') ?? 100);
+        const limitParam = url.searchParams.get('limit');
+        const limit = limitParam === null ? 100 : parseBackfillPageSize(limitParam);
         const after = url.searchParams.get('after') ?? undefined;
         return send(
           res,

@@ -1,5 +1,6 @@
 import { CANONICAL_FIELDS, type Entity, type SwitchyardConfig } from './config.js';
 import { forDestination } from './destination-version.js';
+import { SwitchyardError } from './errors.js';
 import type { DeliveryMessage, Envelope } from './messages.js';
 import type {
   AuditEntry,
@@ -41,12 +42,8 @@ export interface OpsDeps {
   readonly audit?: AuditTrail;
 }
 
-export class OpsError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'OpsError';
-  }
-}
+/** An operator request that cannot be done as asked (no such flow, a bad page size): a 400 locally. */
+export class OpsError extends SwitchyardError {}
 
 const isEnvelope = (payload: StoredQuarantineItem['payload']): payload is Envelope =>
   typeof (payload as Envelope).body === 'string' && typeof (payload as Envelope).source === 'string';
@@ -185,6 +182,19 @@ export interface BackfillPage {
   readonly next?: string;
 }
 
+/** The most state-table items one backfill page reads (a Scan's Limit; the canonical records among them are sent). */
+export const MAX_BACKFILL_PAGE = 1000;
+
+/** A backfill page size as written (a query parameter, a CLI option); an OpsError names a bad one. */
+export function parseBackfillPageSize(text: string): number {
+  const size = Number(text);
+  if (!/^\d+$/.test(text.trim()) || size < 1 || size > MAX_BACKFILL_PAGE)
+    throw new OpsError(
+      `A backfill page is a whole number of state-table items from 1 to ${MAX_BACKFILL_PAGE} (got "${text}")`,
+    );
+  return size;
+}
+
 /**
  * Sends one page of the canonical store through a flow, one message per destination, so a newly
  * added destination starts complete. Destinations that already hold a record skip it (the mapping
@@ -200,7 +210,8 @@ export async function backfillPage(
     throw new OpsError(
       `No flow named "${flowName}" (flows: ${deps.config.flows.map((f) => f.name).join(', ')})`,
     );
-  const page = await deps.ops.scanCanonical(flow.entity, options.limit ?? 100, options.after);
+  const limit = parseBackfillPageSize(String(options.limit ?? 100));
+  const page = await deps.ops.scanCanonical(flow.entity, limit, options.after);
   const now = deps.clock.now();
   const messages: DeliveryMessage[] = [];
   for (const item of page.items) {

@@ -1,7 +1,7 @@
 import { recordsFor } from '../connectors/registry.js';
 import type { Entity, FlowConfig, SourceConfig, SwitchyardConfig } from './config.js';
 import { forDestination } from './destination-version.js';
-import { FatalError } from './errors.js';
+import { FatalError, SwitchyardError } from './errors.js';
 import { contentHash } from './hashing.js';
 import { type CanonicalIdFor, derivedCanonicalId, findKnownRecord } from './identity.js';
 import type { DeliveryMessage, Envelope } from './messages.js';
@@ -351,12 +351,8 @@ export interface ReconcileDeps extends SourceApiDeps {
   readonly canonicalIdFor?: CanonicalIdFor;
 }
 
-export class ReconcileError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'ReconcileError';
-  }
-}
+/** A reconciliation that cannot run as asked (no such flow, a source without a list API, a bad window). */
+export class ReconcileError extends SwitchyardError {}
 
 export const reconcileDocumentName = (flow: string) => `reconcile#${flow}`;
 

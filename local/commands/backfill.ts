@@ -1,5 +1,6 @@
 import { SingleBar } from 'cli-progress';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
+import { MAX_BACKFILL_PAGE, parseBackfillPageSize } from '../../functions/core/ops.js';
 import { callHub } from './hub-client.js';
 
 /** `switchyard backfill --flow F`: the canonical store through a flow, resumable, with a progress bar. */
@@ -9,7 +10,12 @@ export function register(program: Command): void {
     .description('Send every canonical record through a flow (a new destination starts complete)')
     .requiredOption('--flow <name>', 'the flow to backfill')
     .option('--restart', 'start from the beginning instead of the saved position')
-    .option('--page <n>', 'records per page', (v) => Number(v), 100)
+    .option(
+      '--page <n>',
+      `state-table items read per request, 1-${MAX_BACKFILL_PAGE} (the canonical records among them are sent)`,
+      pageSize,
+      100,
+    )
     .option('--url <url>', 'the local hub', 'http://127.0.0.1:3000')
     .action(async (options: { flow: string; restart?: boolean; page: number; url: string }) => {
       const flow = encodeURIComponent(options.flow);
@@ -46,4 +52,12 @@ export function register(program: Command): void {
       bar.stop();
       console.log(`backfill ${options.flow}: ${scanned} records scanned, ${sent} messages sent`);
     });
+}
+
+function pageSize(value: string): number {
+  try {
+    return parseBackfillPageSize(value);
+  } catch (error) {
+    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+  }
 }

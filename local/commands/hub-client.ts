@@ -1,13 +1,15 @@
+import { CommandError } from '../command-error.js';
+
 /** Calls the running local hub's operator API; a hub that does not answer is a clear error. */
 export async function callHub<T>(base: string, method: 'GET' | 'POST', path: string): Promise<T> {
   let response: Response;
   try {
     response = await fetch(`${base}${path}`, { method });
   } catch (error) {
-    throw new Error(`No hub answers at ${base} (start it with \`switchyard dev\`)`, { cause: error });
+    throw new CommandError(`No hub answers at ${base} (start it with \`switchyard dev\`)`, { cause: error });
   }
   const body = (await response.json()) as T & { message?: string };
-  if (!response.ok) throw new Error(body.message ?? `The hub answered ${response.status}`);
+  if (!response.ok) throw new CommandError(body.message ?? `The hub answered ${response.status}`);
   return body;
 }
 
@@ -37,9 +39,9 @@ export async function postJson<T>(base: string, path: string, body: unknown): Pr
       body: JSON.stringify(body),
     });
   } catch (error) {
-    throw new Error(`No hub answers at ${base} (start it with \`switchyard dev\`)`, { cause: error });
+    throw new CommandError(`No hub answers at ${base} (start it with \`switchyard dev\`)`, { cause: error });
   }
   const answer = (await response.json()) as T & { message?: string };
-  if (!response.ok) throw new Error(answer.message ?? `The hub answered ${response.status}`);
+  if (!response.ok) throw new CommandError(answer.message ?? `The hub answered ${response.status}`);
   return answer;
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { CommandError } from '../command-error.js';
 
 /** `switchyard poll <source>`: asks the running local hub to poll a source now. */
 export function register(program: Command): void {
@@ -10,7 +11,7 @@ export function register(program: Command): void {
       const response = await fetch(`${options.url}/_switchyard/poll/${encodeURIComponent(source)}`, {
         method: 'POST',
       }).catch((error: unknown) => {
-        throw new Error(`No hub answers at ${options.url} (start it with \`switchyard dev\`)`, {
+        throw new CommandError(`No hub answers at ${options.url} (start it with \`switchyard dev\`)`, {
           cause: error,
         });
       });

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { QuarantineReason } from '../../functions/core/errors.js';
+import { CommandError } from '../command-error.js';
 import { callHub, listAllQuarantined } from './hub-client.js';
 
 interface Listed {
@@ -64,7 +65,7 @@ export function register(program: Command): void {
   )
     .option('--all', 'replay every quarantined record')
     .action(async (key: string | undefined, options: { url: string; all?: boolean }) => {
-      if (!key && !options.all) throw new Error('Name a record to replay, or pass --all');
+      if (!key && !options.all) throw new CommandError('Name a record to replay, or pass --all');
       // Every page, not only the first hundred.
       const keys = key ? [key] : (await listAllQuarantined<Listed>(options.url)).map((i) => i.key);
       for (const k of keys) {

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import type { ReconcileReport } from '../../functions/core/reconcile.js';
+import { CommandError } from '../command-error.js';
 import { callHub } from './hub-client.js';
 
 const isoTime = (name: string) => (value: string) => {
   if (Number.isNaN(Date.parse(value)))
-    throw new Error(`${name} takes an ISO time, such as 2024-05-01T12:00:00Z (got "${value}")`);
+    throw new CommandError(`${name} takes an ISO time, such as 2024-05-01T12:00:00Z (got "${value}")`);
   return new Date(Date.parse(value)).toISOString();
 };
 

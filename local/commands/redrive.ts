@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
+import { CommandError } from '../command-error.js';
 import type { HubInfo } from '../console/api.js';
 import type { RedriveAudit } from '../ops-routes.js';
 import type { RedriveResult } from '../redrive.js';
@@ -15,7 +16,7 @@ export function queueKeyFor(info: Pick<HubInfo, 'queues'>, target: string): HubI
     info.queues.find((q) => q.name === target || q.deadLetter === target);
   if (!queue) {
     const names = info.queues.map((q) => (q.destination ? `${q.key} (${q.destination})` : q.key));
-    throw new Error(`No queue or destination "${target}" (queues: ${names.join(', ')})`);
+    throw new CommandError(`No queue or destination "${target}" (queues: ${names.join(', ')})`);
   }
   return queue;
 }
@@ -69,7 +70,7 @@ export function register(program: Command): void {
       },
     ) => {
       if (options.aws) {
-        if (!target) throw new Error('Name a queue (inbound, deliver-<destination>) or a destination');
+        if (!target) throw new CommandError('Name a queue (inbound, deliver-<destination>) or a destination');
         await redriveInAws(target, options);
         return;
       }
@@ -84,9 +85,9 @@ export function register(program: Command): void {
         else for (const item of items) console.log(auditLine(item));
         return;
       }
-      if (!target) throw new Error('Name a queue (inbound, deliver-<destination>) or a destination');
+      if (!target) throw new CommandError('Name a queue (inbound, deliver-<destination>) or a destination');
       if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit > 0))
-        throw new Error('--limit takes a whole number above 0');
+        throw new CommandError('--limit takes a whole number above 0');
       const info = await callHub<HubInfo>(options.url, 'GET', '/_switchyard/console');
       const queue = queueKeyFor(info, target);
       const depthOf = (stats: HubStats) =>
@@ -95,7 +96,7 @@ export function register(program: Command): void {
           : (stats.destinations[queue.destination ?? '']?.deadLetterDepth ?? 0);
       const waiting = depthOf(await callHub<HubStats>(options.url, 'GET', '/_switchyard/stats'));
       if (options.limit !== undefined && waiting > options.limit) {
-        throw new Error(
+        throw new CommandError(
           `${queue.deadLetter} holds ${waiting} message(s), more than --limit ${options.limit}; the local hub moves a whole DLQ at once, so nothing was moved`,
         );
       }
@@ -148,7 +149,7 @@ async function redriveInAws(
   },
 ): Promise<void> {
   if (options.limit !== undefined)
-    throw new Error(
+    throw new CommandError(
       'SQS moves a whole DLQ (StartMessageMoveTask has no count limit): --limit is local only; with --aws, --rate N caps the messages per second',
     );
   const [{ SQSClient }, { CloudWatchLogsClient }, { loadConfigFile }, aws] = await Promise.all([

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { QuarantineReason } from '../../functions/core/errors.js';
 import type { CanonicalReplayResult } from '../../functions/core/ops.js';
 import { REPLAY_STATES } from '../../functions/core/ops.js';
+import { CommandError } from '../command-error.js';
 import { callHub, listAllQuarantined, postJson } from './hub-client.js';
 
 interface Listed {
@@ -60,7 +61,7 @@ interface ReplayOptions {
 
 const isoTime = (name: string) => (value: string) => {
   const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new Error(`${name} takes an ISO time, such as 2024-05-01T12:00:00Z`);
+  if (Number.isNaN(ms)) throw new CommandError(`${name} takes an ISO time, such as 2024-05-01T12:00:00Z`);
   return ms;
 };
 
@@ -94,9 +95,11 @@ export function register(program: Command): void {
         return;
       }
       if (options.from !== 'quarantine')
-        throw new Error(`--from ${options.from} is not supported: replay from quarantine or canonical`);
+        throw new CommandError(
+          `--from ${options.from} is not supported: replay from quarantine or canonical`,
+        );
       if (options.stage && options.stage !== 'route' && options.stage !== 'deliver')
-        throw new Error('--stage is route or deliver');
+        throw new CommandError('--stage is route or deliver');
       const filter: ReplayFilter = {
         ...(options.source ? { source: options.source } : {}),
         ...(options.destination ? { destination: options.destination } : {}),
@@ -149,9 +152,10 @@ export function register(program: Command): void {
 
 /** `replay --from canonical`: the hub selects by the audit trail and sends the current records. */
 async function replayCanonical(options: ReplayOptions): Promise<void> {
-  if (options.stage) throw new Error('--stage is for --from quarantine; use --state with --from canonical');
+  if (options.stage)
+    throw new CommandError('--stage is for --from quarantine; use --state with --from canonical');
   if (options.state && !(REPLAY_STATES as readonly string[]).includes(options.state))
-    throw new Error(`--state is one of ${REPLAY_STATES.join(', ')}`);
+    throw new CommandError(`--state is one of ${REPLAY_STATES.join(', ')}`);
   const filter = {
     ...(options.source ? { source: options.source } : {}),
     ...(options.destination ? { destination: options.destination } : {}),

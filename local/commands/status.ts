@@ -3,6 +3,7 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
 import { type AlarmSummary, type AwsHubStatus, readAwsStatus } from '../aws-status.js';
+import { CommandError } from '../command-error.js';
 import type { HubInfo, QuarantineList } from '../console/api.js';
 import { loadConfigFile } from '../load-config.js';
 import type { HubStats } from '../stats.js';
@@ -60,7 +61,7 @@ async function getJson<T>(base: string, path: string): Promise<T> {
     headers: { accept: 'application/json' },
     signal: AbortSignal.timeout(5000),
   });
-  if (!response.ok) throw new Error(`${path} answered HTTP ${response.status}`);
+  if (!response.ok) throw new CommandError(`${path} answered HTTP ${response.status}`);
   return (await response.json()) as T;
 }
 

@@ -172,5 +172,25 @@ describe('data CLI: quarantine, backfill and quality against the running hub', (
     const result = await cli(['quarantine', 'list', '--url', 'http://127.0.0.1:9']);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('No hub answers at http://127.0.0.1:9');
+    expect(result.stderr).not.toMatch(/^\s+at /m);
   });
+
+  it.each(['0', '1001', '2.5', 'ten'])(
+    'fails if `backfill --page` is %s, naming the value and the range',
+    async (page) => {
+      const result = await cli([
+        'backfill',
+        '--flow',
+        'customers-to-crm',
+        '--page',
+        page,
+        '--url',
+        'http://127.0.0.1:9',
+      ]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(
+        `A backfill page is a whole number of state-table items from 1 to 1000 (got "${page}")`,
+      );
+    },
+  );
 });

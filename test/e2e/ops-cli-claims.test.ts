@@ -123,6 +123,9 @@ describe('`switchyard quarantine replay <key>|--all` against the running hub', (
     const none = await cli(['quarantine', 'replay', '--url', hub.runtime.url]);
     expect(none.code).toBe(1);
     expect(none.stderr).toContain('Name a record to replay, or pass --all');
+    // The message is the whole answer: an operator's mistake is not a crash with a stack trace.
+    expect(bad.stderr.trim()).toBe('No quarantined record "no-such-record#42"');
+    expect(none.stderr.trim()).toBe('Name a record to replay, or pass --all');
   });
 });
 

@@ -137,6 +137,22 @@ describe('quarantine replay, backfill and quality across a restart', () => {
     expect(stats.balanced).toBe(true);
   });
 
+  it('fails if a backfill page size is not 1 to 1000 items, with a 400 naming the value', async () => {
+    for (const limit of ['0', '-5', '1001', '2.5', 'abc']) {
+      const response = await fetch(
+        `${runtime?.url}/_switchyard/ops/backfill/customers-to-crm?limit=${limit}`,
+        {
+          method: 'POST',
+        },
+      );
+      expect(response.status).toBe(400);
+      const body = (await response.json()) as { message: string };
+      expect(body.message).toBe(
+        `A backfill page is a whole number of state-table items from 1 to 1000 (got "${limit}")`,
+      );
+    }
+  });
+
   it('reports data quality: completeness, formats (no invalid rates left after the replay), and the trend on a second report', async () => {
     const first = await ops<QualityReport>('GET', 'quality?entity=customer');
     expect(first.records).toBe(6);
