@@ -328,3 +328,32 @@ describe('switchyard secrets check', () => {
     expectNoValue(output);
   });
 });
+
+describe('a config module in a project that is not an ES module package', () => {
+  it('is read from a switchyard.config.ts with no package.json "type": "module" beside it', async () => {
+    const project = await mkdtemp(join(tmpdir(), 'switchyard-cjs-project-'));
+    try {
+      // No package.json: Node and tsx treat the .ts file as CommonJS, as in most projects.
+      await writeFile(
+        join(project, 'switchyard.config.ts'),
+        `export default {
+  name: 'plain-project',
+  sources: { stripe: { connector: 'stripe', secret: 'plain/stripe-webhook' } },
+  destinations: { crm: { connector: 'http', url: 'https://crm.example.com/api', secret: 'plain/crm-token' } },
+  flows: [{ name: 'customers-to-crm', entity: 'customer', from: ['stripe'], to: ['crm'] }],
+};
+`,
+      );
+      const { code, stdout, output } = await run([
+        'inventory',
+        '--json',
+        '--config',
+        join(project, 'switchyard.config.ts'),
+      ]);
+      expect(code, output).toBe(0);
+      expect((JSON.parse(stdout) as { hub: string }).hub).toBe('plain-project');
+    } finally {
+      await rm(project, { recursive: true, force: true });
+    }
+  });
+});
