@@ -37,6 +37,8 @@ export interface IngestResults {
       ratios: { acceptedPerSecond: number; p50: number; p99: number };
       /** Min, median and max of the per-round throughput ratios (noise). */
       roundRatioSpread: [number, number, number];
+      /** Per-round p99 ratios (each round's Switchyard p99 over the bare p99 of the same round). */
+      p99RoundRatioSpread: [number, number, number];
     }
   >;
   targets: TargetCheck[];
@@ -149,6 +151,12 @@ export async function benchIngest(options: {
         const b = collected.bare[i];
         return b ? sy.acceptedMs.length / sy.seconds / (b.acceptedMs.length / b.seconds) : Number.NaN;
       });
+      // The pooled p99 is set by the slowest rounds; each round's own p99 ratio shows whether the
+      // tail is the hub's or a few noisy rounds'.
+      const p99Ratios = collected.switchyard.map((sy, i) => {
+        const b = collected.bare[i];
+        return b ? percentile(sy.acceptedMs, 99) / percentile(b.acceptedMs, 99) : Number.NaN;
+      });
       const switchyard = figures(collected.switchyard);
       const baseline = figures(collected.bare);
       byConcurrency[String(concurrency)] = {
@@ -163,6 +171,11 @@ export async function benchIngest(options: {
           round(Math.min(...roundRatios)),
           round(percentile(roundRatios, 50)),
           round(Math.max(...roundRatios)),
+        ],
+        p99RoundRatioSpread: [
+          round(Math.min(...p99Ratios)),
+          round(percentile(p99Ratios, 50)),
+          round(Math.max(...p99Ratios)),
         ],
       };
       options.log(

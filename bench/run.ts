@@ -60,6 +60,7 @@ function ingestTable(r: IngestResults): string {
     rows.push([`c=${c} p50 ms`, f.switchyard.p50Ms, f.bare.p50Ms, x(f.ratios.p50)]);
     rows.push([`c=${c} p99 ms`, f.switchyard.p99Ms, f.bare.p99Ms, x(f.ratios.p99)]);
     rows.push([`c=${c} per-round accepted/s ratio min/med/max`, '', '', f.roundRatioSpread.join(' / ')]);
+    rows.push([`c=${c} per-round p99 ratio min/med/max`, '', '', f.p99RoundRatioSpread.join(' / ')]);
   }
   return table(
     `1. Ingest: ${r.rounds} alternating rounds x ${r.requestsPerRound} signed webhooks per server and concurrency`,
