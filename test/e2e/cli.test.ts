@@ -112,6 +112,23 @@ describe('switchyard dev (the CLI, as a user runs it)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** `dev` on the CLI fixture config and this suite's secrets, on a free port, keeping its data in `data`. */
+  const startFixtureHub = (data: string, crmUrl: string) =>
+    run(
+      [
+        'dev',
+        '--config',
+        'test/e2e/fixtures/cli.config.ts',
+        '--secrets',
+        join(dir, 'secrets.json'),
+        '--port',
+        '0',
+        '--data',
+        data,
+      ],
+      { CLI_TEST_CRM_URL: crmUrl },
+    );
+
   it.each(['SIGTERM', 'SIGINT'] as const)(
     'prints a ready line with its URL, delivers, and on %s answers 503, drains, saves the counters and exits 0',
     async (signal) => {
@@ -119,20 +136,7 @@ describe('switchyard dev (the CLI, as a user runs it)', () => {
       // Slow enough that the drain is still going when the test knocks during it.
       const crm = await startCrmDestination({ token: 'cli-token', delayMs: 1500 });
       try {
-        const { child, output } = run(
-          [
-            'dev',
-            '--config',
-            'test/e2e/fixtures/cli.config.ts',
-            '--secrets',
-            join(dir, 'secrets.json'),
-            '--port',
-            '0',
-            '--data',
-            data,
-          ],
-          { CLI_TEST_CRM_URL: crm.url },
-        );
+        const { child, output } = startFixtureHub(data, crm.url);
         await waitFor(() => /ready/.test(output()), 30_000, 'the ready line', output, child);
         const url = readyUrl(output());
         expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -173,20 +177,7 @@ describe('switchyard dev (the CLI, as a user runs it)', () => {
     crm.outage(503);
     try {
       // No drain option on the command line: the drain time is the runtime's default.
-      const { child, output } = run(
-        [
-          'dev',
-          '--config',
-          'test/e2e/fixtures/cli.config.ts',
-          '--secrets',
-          join(dir, 'secrets.json'),
-          '--port',
-          '0',
-          '--data',
-          data,
-        ],
-        { CLI_TEST_CRM_URL: crm.url },
-      );
+      const { child, output } = startFixtureHub(data, crm.url);
       await waitFor(() => /ready/.test(output()), 30_000, 'the ready line', output, child);
       const url = readyUrl(output());
       const response = await sendStripeEvent(
