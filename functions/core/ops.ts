@@ -198,7 +198,8 @@ export function parseBackfillPageSize(text: string): number {
 /**
  * Sends one page of the canonical store through a flow, one message per destination, so a newly
  * added destination starts complete. Destinations that already hold a record skip it (the mapping
- * has its version and content), so a backfill can be re-run safely.
+ * has its version and content), so a backfill can be re-run safely. `limit` is checked where it is
+ * read (parseBackfillPageSize).
  */
 export async function backfillPage(
   flowName: string,
@@ -210,8 +211,7 @@ export async function backfillPage(
     throw new OpsError(
       `No flow named "${flowName}" (flows: ${deps.config.flows.map((f) => f.name).join(', ')})`,
     );
-  const limit = parseBackfillPageSize(String(options.limit ?? 100));
-  const page = await deps.ops.scanCanonical(flow.entity, limit, options.after);
+  const page = await deps.ops.scanCanonical(flow.entity, options.limit ?? 100, options.after);
   const now = deps.clock.now();
   const messages: DeliveryMessage[] = [];
   for (const item of page.items) {

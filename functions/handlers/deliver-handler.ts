@@ -433,18 +433,15 @@ export function createDeliverHandler(deps: DeliverHandlerDeps) {
       // What the first records wait on is asked for at once, not one after another: the breaker and
       // the mappings share one BatchGetItem (the store coalesces reads made together), the token
       // (cached per container) comes alongside. While the breaker is open the prefetched reads go
-      // unused, a read unit per group during an outage against a round trip on every batch. A
-      // failed breaker read is left to each record's own (deliverRecord loads it again and fails
-      // only that record).
-      const loaded = breaker?.load().then(
-        () => breaker.openUntil() !== undefined,
-        () => true,
-      );
-      const prefetched: BatchReads = {
+      // unused, a read unit per group during an outage against a round trip on every batch. The
+      // load is awaited so the records find the breaker read, not start another; a failed one is
+      // left to each record's own (deliverRecord loads it again and fails only that record).
+      const loaded = breaker?.load().catch(() => undefined);
+      const reads: BatchReads = {
         state: withPrefetchedMappings(deps.state, destinationName, event.Records, batch.messages),
         secrets: withPrefetchedSecret(deps.secrets, deps.destination.secret),
       };
-      const reads = (await loaded) ? { state: deps.state, secrets: deps.secrets } : prefetched;
+      await loaded;
       return await processPartialResponse(
         event,
         (record: SQSRecord) => deliverRecord(record, batch, context, breaker, reads),

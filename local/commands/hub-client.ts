@@ -1,12 +1,17 @@
 import { CommandError } from '../command-error.js';
 
+/** What a command says when nothing answers at the hub's URL. */
+export function noHubAt(base: string, cause: unknown): CommandError {
+  return new CommandError(`No hub answers at ${base} (start it with \`switchyard dev\`)`, { cause });
+}
+
 /** Calls the running local hub's operator API; a hub that does not answer is a clear error. */
 export async function callHub<T>(base: string, method: 'GET' | 'POST', path: string): Promise<T> {
   let response: Response;
   try {
     response = await fetch(`${base}${path}`, { method });
   } catch (error) {
-    throw new CommandError(`No hub answers at ${base} (start it with \`switchyard dev\`)`, { cause: error });
+    throw noHubAt(base, error);
   }
   const body = (await response.json()) as T & { message?: string };
   if (!response.ok) throw new CommandError(body.message ?? `The hub answered ${response.status}`);
@@ -39,7 +44,7 @@ export async function postJson<T>(base: string, path: string, body: unknown): Pr
       body: JSON.stringify(body),
     });
   } catch (error) {
-    throw new CommandError(`No hub answers at ${base} (start it with \`switchyard dev\`)`, { cause: error });
+    throw noHubAt(base, error);
   }
   const answer = (await response.json()) as T & { message?: string };
   if (!response.ok) throw new CommandError(answer.message ?? `The hub answered ${response.status}`);

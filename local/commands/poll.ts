@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { CommandError } from '../command-error.js';
+import { noHubAt } from './hub-client.js';
 
 /** `switchyard poll <source>`: asks the running local hub to poll a source now. */
 export function register(program: Command): void {
@@ -11,9 +11,7 @@ export function register(program: Command): void {
       const response = await fetch(`${options.url}/_switchyard/poll/${encodeURIComponent(source)}`, {
         method: 'POST',
       }).catch((error: unknown) => {
-        throw new CommandError(`No hub answers at ${options.url} (start it with \`switchyard dev\`)`, {
-          cause: error,
-        });
+        throw noHubAt(options.url, error);
       });
       const body = (await response.json()) as Record<string, unknown>;
       if (!response.ok) {
